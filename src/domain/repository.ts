@@ -1,0 +1,92 @@
+import type { CallContext, ErpClient } from '../erp/client';
+import { ErpRejectedError, isErpError } from '../erp/errors';
+import { checkErpId, listDatas, type ServiceListQuery } from './filter';
+import { confirmsSave, handleDatas, rejectionErrors, validateHandleInput, type HandleInput, type HandleResult } from './handle';
+import type { ServiceMapper } from './mapping';
+import type { AfterSaleService, ServicePage } from './model';
+
+export interface OutcomeRules {
+  /** A save's message text that means success (the real text is unknown: ZB_SAVE_SUCCESS_PATTERN). */
+  saveSuccess: RegExp;
+  /** A detail message text that means "no such record" (ZB_NOT_FOUND_PATTERN). */
+  notFound: RegExp;
+}
+
+/** After-sales services over the ERP client: list, detail and processing in our own terms. */
+export class AfterSaleRepository {
+  constructor(
+    private readonly client: ErpClient,
+    private readonly mapper: ServiceMapper,
+    private readonly rules: OutcomeRules,
+    private readonly hooks: { afterSave?(id: string): void } = {},
+  ) {}
+
+  async list(ctx: CallContext, query: ServiceListQuery): Promise<ServicePage> {
+    const datas = listDatas(query, (field) => this.mapper.listColumn(field));
+    const table = await this.client.list(ctx, datas);
+    const items = table.rows.map((r) => this.mapper.fromRow(r)).filter((s): s is AfterSaleService => s !== null);
+    // The empty-result quirk leaves zeros in `page`: the request is the better source then.
+    const totalCount = table.page.recordCount;
+    return {
+      items,
+      page: query.page,
+      pageSize: query.pageSize,
+      totalCount,
+      totalPages: totalCount === 0 ? 0 : Math.ceil(totalCount / query.pageSize),
+    };
+  }
+
+  /** The service's detail; null when the ERP says the record does not exist (or was deleted). */
+  async get(ctx: CallContext, id: string): Promise<AfterSaleService | null> {
+    const ord = checkErpId('id', id);
+    const detail = await this.client.detail(ctx, ord);
+    if (detail.kind === 'bill') return this.mapper.fromBill(detail.bill, ord);
+    if (this.rules.notFound.test(detail.message.text)) return null;
+    const error = new ErpRejectedError(`ERP refused to show service ${ord}: ${detail.message.text}`);
+    error.path = this.client.paths.detail;
+    throw error;
+  }
+
+  /**
+   * Processes a service. Invalid input never reaches the ERP. A save is SAVED only when the ERP's answer reads as
+   * success and a re-read shows what we wrote; an answer that never came, or a success the record does not show, is
+   * UNKNOWN. Nothing here retries a save.
+   */
+  async handle(ctx: CallContext, input: HandleInput): Promise<HandleResult> {
+    const userErrors = validateHandleInput(input);
+    if (userErrors.length > 0) return { outcome: 'REJECTED', message: null, userErrors, service: null };
+
+    let text: string;
+    try {
+      text = (await this.client.process(ctx, handleDatas(input))).text;
+    } catch (e) {
+      if (isErpError(e) && e.mayHaveReachedErp) {
+        this.hooks.afterSave?.(input.id.trim());
+        return {
+          outcome: 'UNKNOWN',
+          message: `The ERP did not confirm the save (${e.code}); it may or may not have been stored. Check the service before trying again.`,
+          userErrors: [],
+          service: null,
+        };
+      }
+      throw e;
+    }
+    // Whatever the ERP said, cached reads of this service may now be stale.
+    this.hooks.afterSave?.(input.id.trim());
+    if (!this.rules.saveSuccess.test(text)) {
+      return { outcome: 'REJECTED', message: text, userErrors: rejectionErrors(text), service: null };
+    }
+    let service: AfterSaleService | null;
+    try {
+      // The save is done: its confirmation must not be cut short by a client that left.
+      const { signal: _signal, ...detached } = ctx;
+      service = await this.get(detached, input.id);
+    } catch {
+      return { outcome: 'UNKNOWN', message: `${text} (the ERP reported success, but the service could not be re-read to confirm it)`, userErrors: [], service: null };
+    }
+    if (!service || !confirmsSave(service, input)) {
+      return { outcome: 'UNKNOWN', message: `${text} (the ERP reported success, but the re-read service does not show the change)`, userErrors: [], service };
+    }
+    return { outcome: 'SAVED', message: text, userErrors: [], service };
+  }
+}

@@ -1,0 +1,175 @@
+import { ErpAuthError, ErpBadResponseError, ErpScriptError, ErpSessionError, ErpStatusError } from './errors';
+import type { ErpBill, ErpDbType, ErpDetail, ErpField, ErpMessage, ErpReply, ErpTable } from './types';
+
+/**
+ * Turns the ERP's reply text into typed values. Everything here is defensive: the ERP is old, several installs differ,
+ * and a reply that is not what we expect is an upstream error, never a crash.
+ */
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+/** Raw newlines and tabs inside strings break JSON.parse; the ERP writes them unescaped. */
+function escapeControlCharsInStrings(text: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === '\\') {
+        out += c + (text[i + 1] ?? '');
+        i++;
+        continue;
+      }
+      if (c === '"') inString = false;
+      else if (c < ' ') {
+        out += `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+        continue;
+      }
+    } else if (c === '"') inString = true;
+    out += c;
+  }
+  return out;
+}
+
+export function parseReplyText(text: string): unknown {
+  const trimmed = text.replace(/^\uFEFF/, '').trim();
+  if (trimmed.startsWith('<')) throw new ErpBadResponseError('ERP answered an HTML page instead of JSON', 'html');
+  try {
+    return JSON.parse(trimmed);
+  } catch {
+    try {
+      return JSON.parse(escapeControlCharsInStrings(trimmed));
+    } catch {
+      throw new ErpBadResponseError('ERP reply is not valid JSON', 'json');
+    }
+  }
+}
+
+const SESSION_STATUSES = new Set([1, 2, 9, 10, 15]);
+const AUTH_STATUSES = new Set([4, 5]);
+
+/** Reads the envelope and turns a failure status into its error class (ERP-PROTOCOL.md §3). */
+export function readEnvelope(json: unknown): ErpReply {
+  if (!isObj(json) || !isObj(json.header)) throw new ErpBadResponseError('ERP reply has no header', 'shape');
+  const header = json.header;
+  // One crash path writes the status as the string "11".
+  const status = Number(header.status);
+  const message = str(header.message);
+  if (!Number.isFinite(status)) throw new ErpBadResponseError('ERP reply has no numeric status', 'shape');
+  if (status !== 0) {
+    if (status === 11) throw new ErpScriptError(`ERP script error: ${message}`);
+    if (SESSION_STATUSES.has(status)) throw new ErpSessionError(`ERP session rejected (status ${status}): ${message}`, status);
+    if (AUTH_STATUSES.has(status)) throw new ErpAuthError(`ERP refused the account (status ${status}): ${message}`, status);
+    throw new ErpStatusError(`ERP failure status ${status}: ${message}`, status);
+  }
+  const session = typeof header.session === 'string' && header.session !== '' ? header.session : undefined;
+  return { header: { status, message, ...(session ? { session } : {}) }, body: isObj(json.body) ? json.body : undefined };
+}
+
+function model(reply: ErpReply): { name: string; value: unknown } {
+  const body = reply.body;
+  if (!body) throw new ErpBadResponseError('ERP reply has no body', 'shape');
+  const name = str(body.model);
+  return { name, value: body[name] };
+}
+
+const num = (v: unknown): number => {
+  const n = Number(str(v).replace(/,/g, ''));
+  return Number.isFinite(n) ? n : 0;
+};
+
+const DBTYPES = new Set<ErpDbType>(['int', 'number', 'date', 'bool', 'string']);
+
+export function decodeTable(reply: ErpReply): ErpTable {
+  const m = model(reply);
+  if (m.name !== 'source' || !isObj(m.value)) {
+    throw new ErpBadResponseError(`expected a SourceClass table, got model '${m.name}'`, 'shape');
+  }
+  const source = m.value;
+  const kind = str(source.type ?? source.type_);
+  const table = source.table;
+  if ((kind !== '' && kind !== 'table') || !isObj(table)) throw new ErpBadResponseError('SourceClass without a table', 'shape');
+  const page = isObj(table.page) ? table.page : {};
+  const cols = Array.isArray(table.cols) ? table.cols : [];
+  const columns = cols.map((c) => {
+    const col = isObj(c) ? c : {};
+    const dbtype = str(col.dbtype).toLowerCase() as ErpDbType;
+    return { id: str(col.id), dbtype: DBTYPES.has(dbtype) ? dbtype : 'string' };
+  });
+  const rawRows = Array.isArray(table.rows) ? table.rows : [];
+  const rows = rawRows.map((r) => {
+    // Some installs wrap a row as {value: [...]}.
+    const cells: unknown = isObj(r) ? r.value : r;
+    if (!Array.isArray(cells)) throw new ErpBadResponseError('table row is not an array', 'shape');
+    const row: Record<string, string> = {};
+    columns.forEach((c, i) => {
+      row[c.id] = str(cells[i]);
+    });
+    return row;
+  });
+  const pageSize = num(page.pagesize);
+  const recordCount = num(page.recordcount);
+  return {
+    page: {
+      recordCount,
+      pageSize,
+      pageCount: num(page.pagecount) || (pageSize > 0 ? Math.ceil(recordCount / pageSize) : 0),
+      pageIndex: num(page.pageindex),
+    },
+    columns,
+    rows,
+  };
+}
+
+function decodeField(f: unknown): ErpField {
+  const field = isObj(f) ? f : {};
+  const source = isObj(field.source) ? field.source : undefined;
+  const options = source && Array.isArray(source.options)
+    ? source.options.filter(isObj).map((o) => ({ name: str(o.n), value: str(o.v) }))
+    : undefined;
+  return {
+    id: str(field.id),
+    caption: str(field.caption),
+    dbtype: str(field.dbtype),
+    type: str(field.type),
+    text: str(field.text),
+    value: str(field.value),
+    ...(options ? { options } : {}),
+  };
+}
+
+function decodeBill(value: unknown): ErpBill {
+  if (!isObj(value)) throw new ErpBadResponseError('BillClass missing', 'shape');
+  const groups = Array.isArray(value.groups) ? value.groups : [];
+  return {
+    id: str(value.id),
+    caption: str(value.caption),
+    value: str(value.value),
+    groups: groups.filter(isObj).map((g) => ({
+      id: str(g.id),
+      caption: str(g.caption),
+      fields: (Array.isArray(g.fields) ? g.fields : []).map(decodeField),
+    })),
+  };
+}
+
+function decodeMessageValue(value: unknown): ErpMessage {
+  const m = isObj(value) ? value : {};
+  return { title: str(m.title), text: str(m.text), url: str(m.url), wait: num(m.wait), target: str(m.target), uitype: str(m.uitype), data: str(m.data) };
+}
+
+export function decodeDetail(reply: ErpReply): ErpDetail {
+  const m = model(reply);
+  if (m.name === 'bill') return { kind: 'bill', bill: decodeBill(m.value) };
+  if (m.name === 'message') return { kind: 'message', message: decodeMessageValue(m.value) };
+  throw new ErpBadResponseError(`expected a BillClass, got model '${m.name}'`, 'shape');
+}
+
+export function decodeMessage(reply: ErpReply): ErpMessage {
+  const m = model(reply);
+  if (m.name !== 'message') throw new ErpBadResponseError(`expected a MessageClass, got model '${m.name}'`, 'shape');
+  return decodeMessageValue(m.value);
+}

@@ -1,0 +1,87 @@
+import CircuitBreaker from 'opossum';
+import type { ErpCall, Layer, Send } from '../call';
+import { ErpCircuitOpenError, ErpErrorCode, isErpError, type ErpError } from '../errors';
+import type { ErpObserver } from '../observer';
+import type { ErpReply } from '../types';
+
+export interface BreakerOptions {
+  /** Failure share (percent) within the rolling window that opens the breaker. */
+  errorThresholdPercentage: number;
+  /** Calls in the window before the share is judged. */
+  volumeThreshold: number;
+  /** Time open before one probe call is let through (half-open). */
+  resetTimeoutMs: number;
+  rollingWindowMs: number;
+}
+
+/** Only signs of a sick ERP count against it; a refused session or a business answer means the ERP is fine. */
+function countsAgainstErp(e: ErpError): boolean {
+  switch (e.code) {
+    case ErpErrorCode.Connect:
+    case ErpErrorCode.Timeout:
+    case ErpErrorCode.Socket:
+    case ErpErrorCode.BadResponse:
+    case ErpErrorCode.ScriptError:
+      return true;
+    case ErpErrorCode.HttpStatus:
+      return e.retryable;
+    case ErpErrorCode.Session:
+    case ErpErrorCode.Auth:
+    case ErpErrorCode.Status:
+    case ErpErrorCode.Rejected:
+    case ErpErrorCode.Busy:
+    case ErpErrorCode.CircuitOpen:
+    case ErpErrorCode.Aborted:
+      return false;
+  }
+}
+
+export interface Breaker {
+  layer: Layer;
+  readonly state: 'open' | 'halfOpen' | 'closed';
+  shutdown(): void;
+}
+
+/** A circuit breaker (opossum) around every attempt on the wire, so retries count too. */
+export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = {}): Breaker {
+  let breaker: CircuitBreaker<[ErpCall, Send], ErpReply> | undefined;
+  const make = () => {
+    const b = new CircuitBreaker<[ErpCall, Send], ErpReply>((call, next) => next(call), {
+      timeout: false,
+      errorThresholdPercentage: options.errorThresholdPercentage,
+      volumeThreshold: options.volumeThreshold,
+      resetTimeout: options.resetTimeoutMs,
+      rollingCountTimeout: options.rollingWindowMs,
+      rollingCountBuckets: 10,
+      // true = "not a failure".
+      errorFilter: (e: unknown) => !isErpError(e) || !countsAgainstErp(e),
+    });
+    b.on('open', () => observer.breaker?.('open'));
+    b.on('halfOpen', () => observer.breaker?.('halfOpen'));
+    b.on('close', () => observer.breaker?.('close'));
+    return b;
+  };
+  return {
+    layer: (next) => {
+      breaker ??= make();
+      const b = breaker;
+      return async (call) => {
+        try {
+          return await b.fire(call, next);
+        } catch (e) {
+          if (!isErpError(e) && e instanceof Error && (e as { code?: string }).code === 'EOPENBREAKER') {
+            const err = new ErpCircuitOpenError('ERP circuit breaker is open: failing fast');
+            err.path = call.path;
+            throw err;
+          }
+          throw e;
+        }
+      };
+    },
+    get state() {
+      if (!breaker) return 'closed';
+      return breaker.opened ? 'open' : breaker.halfOpen ? 'halfOpen' : 'closed';
+    },
+    shutdown: () => breaker?.shutdown(),
+  };
+}

@@ -1,0 +1,65 @@
+import { readKey, type Layer } from '../call';
+import { ErpAbortedError } from '../errors';
+import type { ErpObserver } from '../observer';
+import type { ErpReply } from '../types';
+
+interface Flight {
+  promise: Promise<ErpReply>;
+  waiters: number;
+  controller: AbortController;
+}
+
+/**
+ * Identical reads in flight at the same time (same identity, endpoint, cmdkey and datas) share one ERP call.
+ * Each caller keeps its own abort signal: one caller leaving does not fail the others, and the shared call is
+ * abandoned only when every caller has left.
+ */
+export function coalesce(observer: ErpObserver = {}): Layer {
+  const flights = new Map<string, Flight>();
+  return (next) => (call) => {
+    if (call.kind !== 'read') return next(call);
+    const key = readKey(call);
+    let flight = flights.get(key);
+    if (flight) observer.coalesced?.(call);
+    else {
+      const controller = new AbortController();
+      const { signal: _callerSignal, ...shared } = call;
+      const promise = next({ ...shared, signal: controller.signal }).finally(() => {
+        if (flights.get(key) === created) flights.delete(key);
+      });
+      const created: Flight = { promise, waiters: 0, controller };
+      flight = created;
+      flights.set(key, created);
+    }
+    const current = flight;
+    current.waiters++;
+    const signal = call.signal;
+    if (!signal) return current.promise.finally(() => current.waiters--);
+    return new Promise<ErpReply>((resolve, reject) => {
+      let done = false;
+      const leave = () => {
+        if (done) return;
+        done = true;
+        current.waiters--;
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        leave();
+        if (current.waiters === 0) current.controller.abort();
+        reject(new ErpAbortedError('ERP read abandoned by its caller', false));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      current.promise.then(
+        (v) => {
+          leave();
+          resolve(v);
+        },
+        (e: unknown) => {
+          leave();
+          reject(e);
+        },
+      );
+    });
+  };
+}

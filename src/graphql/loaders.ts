@@ -1,0 +1,18 @@
+import DataLoader from 'dataloader';
+import pLimit from 'p-limit';
+import type { CallContext } from '../erp/client';
+import type { AfterSaleService } from '../domain/model';
+import type { AfterSaleRepository } from '../domain/repository';
+
+/**
+ * Service details for one request. The ERP has no batch endpoint, so a batch fans out into single detail calls, at
+ * most `concurrency` at once across every batch of the request. A key's failure or absence stays that key's: it is
+ * returned as a value and never fails its neighbours.
+ */
+export function createServiceLoader(repository: AfterSaleRepository, ctx: CallContext, concurrency: number): DataLoader<string, AfterSaleService | null> {
+  const limit = pLimit(concurrency);
+  return new DataLoader<string, AfterSaleService | null>(
+    (ids) => Promise.all(ids.map((id) => limit(() => repository.get(ctx, id)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))))),
+    { cacheKeyFn: (id) => id.trim() },
+  );
+}

@@ -1,0 +1,21 @@
+import type { RelationKind } from '../../domain/filter';
+import type { EntityRef } from '../../domain/model';
+import type { GraphQLContext } from '../context';
+import { guarded } from '../errors';
+import type { ContractResolvers, CustomerResolvers, ProductResolvers, ProjectResolvers } from '../generated/resolvers-types';
+import { listQuery, type ListArgs } from './paging';
+
+/** The entities other subgraphs own; we add their after-sales services through the ERP's `datatype` + `ord`. */
+function relatedEntity(kind: RelationKind) {
+  return {
+    __resolveReference: (ref: { id: string }) => ({ id: ref.id, name: null }),
+    id: (e: EntityRef) => e.id,
+    afterSaleServices: (e: EntityRef, args: ListArgs, ctx: GraphQLContext) =>
+      guarded(() => ctx.repository.list(ctx.erp, listQuery(args, ctx.maxPageSize, { kind, id: e.id }))),
+  };
+}
+
+export const Customer: CustomerResolvers = relatedEntity('CUSTOMER');
+export const Contract: ContractResolvers = relatedEntity('CONTRACT');
+export const Product: ProductResolvers = relatedEntity('PRODUCT');
+export const Project: ProjectResolvers = relatedEntity('PROJECT');

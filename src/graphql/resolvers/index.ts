@@ -1,0 +1,41 @@
+import { GraphQLScalarType, Kind } from 'graphql';
+import type { Resolvers } from '../generated/resolvers-types';
+import { userInputError } from '../errors';
+import { Contract, Customer, Product, Project } from './entities';
+import { Mutation } from './mutation';
+import { Query } from './query';
+import { AfterSaleService } from './service';
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** DateTime is output-only in practice; as input it accepts ISO 8601 with an offset. */
+const DateTime = new GraphQLScalarType<string, string>({
+  name: 'DateTime',
+  serialize: (v) => String(v),
+  parseValue: (v) => {
+    if (typeof v !== 'string' || !ISO.test(v)) throw userInputError('DateTime must be ISO 8601 with an offset');
+    return v;
+  },
+  parseLiteral: (ast) => {
+    if (ast.kind !== Kind.STRING || !ISO.test(ast.value)) throw userInputError('DateTime must be ISO 8601 with an offset');
+    return ast.value;
+  },
+});
+
+export const resolvers: Resolvers = {
+  DateTime,
+  Query,
+  Mutation,
+  AfterSaleService,
+  AfterSaleServicePage: {
+    items: (p) => p.items,
+    pageInfo: (p) => p,
+  },
+  PageInfo: {
+    hasNextPage: (p) => p.page < p.totalPages,
+  },
+  Customer,
+  Contract,
+  Product,
+  Project,
+};

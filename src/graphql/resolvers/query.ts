@@ -1,0 +1,9 @@
+import type { GraphQLContext } from '../context';
+import { guarded } from '../errors';
+import type { QueryResolvers } from '../generated/resolvers-types';
+import { listQuery } from './paging';
+
+export const Query: QueryResolvers<GraphQLContext> = {
+  afterSaleServices: (_root, args, ctx) => guarded(() => ctx.repository.list(ctx.erp, listQuery(args, ctx.maxPageSize))),
+  afterSaleService: (_root, { id }, ctx) => guarded(() => ctx.serviceLoader.load(id)),
+};

@@ -1,0 +1,61 @@
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './server/logger';
+import { startApp } from './server/app';
+import { startSimulator, type Simulator } from './simulator/server';
+
+/**
+ * `npm start`: the subgraph on PORT. With ZB_BASE_URL unset it starts the embedded ERP simulator on a loopback port
+ * and uses it, so the product answers real data with no ERP at hand.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const logger = createLogger(config.ZB_LOG_LEVEL);
+  let simulator: Simulator | undefined;
+  let erpBaseUrl = config.ZB_BASE_URL;
+  let credentials = config.ZB_USER && config.ZB_PASSWORD ? { user: config.ZB_USER, password: config.ZB_PASSWORD, serialnum: config.ZB_SERIALNUM } : undefined;
+  if (!erpBaseUrl) {
+    simulator = await startSimulator({
+      user: config.SIMULATOR_USER,
+      password: config.SIMULATOR_PASSWORD,
+      faults: { latencyMs: config.SIMULATOR_LATENCY_MS },
+    });
+    erpBaseUrl = simulator.url;
+    credentials = { user: config.SIMULATOR_USER, password: config.SIMULATOR_PASSWORD, serialnum: config.ZB_SERIALNUM };
+    logger.info({ msg: 'ZB_BASE_URL is not set: using the embedded ERP simulator', erp: simulator.url });
+  }
+  const app = await startApp({ config, erpBaseUrl, ...(credentials ? { credentials } : {}), logger });
+  logger.info({ msg: 'zb-aftersale-subgraph ready', url: app.url });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ msg: 'shutting down', signal });
+    const force = setTimeout(() => process.exit(1), 10000);
+    force.unref();
+    app
+      .close()
+      .then(() => simulator?.close())
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ msg: 'shutdown failed', err });
+        process.exit(1);
+      });
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,29 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics at GET /metrics. One registry per app instance, so tests can run several apps side by side. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    erpCalls: new Counter({ name: 'zb_erp_calls_total', help: 'ERP calls on the wire, by endpoint and outcome', labelNames: ['endpoint', 'outcome'], registers: r }),
+    erpLatency: new Histogram({
+      name: 'zb_erp_call_duration_seconds', help: 'ERP call latency', labelNames: ['endpoint'], registers: r,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+    erpRetries: new Counter({ name: 'zb_erp_retries_total', help: 'ERP read retries', labelNames: ['endpoint'], registers: r }),
+    erpLogins: new Counter({ name: 'zb_erp_logins_total', help: 'ERP logins of the service account', labelNames: ['outcome'], registers: r }),
+    breakerState: new Gauge({ name: 'zb_erp_breaker_open', help: '1 open, 0.5 half-open, 0 closed', registers: r }),
+    coalesced: new Counter({ name: 'zb_erp_coalesced_total', help: 'ERP reads that joined an identical call in flight', labelNames: ['endpoint'], registers: r }),
+    cache: new Counter({ name: 'zb_erp_cache_total', help: 'ERP read cache lookups', labelNames: ['endpoint', 'result'], registers: r }),
+    inFlight: new Gauge({ name: 'zb_erp_in_flight', help: 'ERP calls in flight', registers: r }),
+    queued: new Gauge({ name: 'zb_erp_queued', help: 'ERP calls waiting for a slot', registers: r }),
+    graphqlDuration: new Histogram({
+      name: 'zb_graphql_request_duration_seconds', help: 'GraphQL request duration', labelNames: ['operation', 'status'], registers: r,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,70 @@
+export type Endpoint = 'login' | 'list' | 'detail' | 'process' | 'unknown';
+
+/** One request as the simulated ERP received it: what tests assert on instead of timing. */
+export interface CallRecord {
+  seq: number;
+  endpoint: Endpoint;
+  path: string;
+  cmdkey: string;
+  /** `datas` flattened to id -> value text, in the order sent. */
+  datas: Record<string, string>;
+  session: string;
+  contentType: string;
+  /** The fault injected into this call, if any. */
+  fault?: string;
+}
+
+/**
+ * The call log, plus in-flight counters: `peak` is the most requests the simulator was serving at once, which is how
+ * tests prove a client-side concurrency bound without timing anything.
+ */
+export class CallLog {
+  private records: CallRecord[] = [];
+  private seq = 0;
+  private inFlight = new Map<Endpoint, number>();
+  private peaks = new Map<Endpoint, number>();
+  private totalInFlight = 0;
+  private totalPeak = 0;
+
+  record(entry: Omit<CallRecord, 'seq'>): CallRecord {
+    const record = { seq: ++this.seq, ...entry };
+    this.records.push(record);
+    return record;
+  }
+
+  enter(endpoint: Endpoint): void {
+    const n = (this.inFlight.get(endpoint) ?? 0) + 1;
+    this.inFlight.set(endpoint, n);
+    this.peaks.set(endpoint, Math.max(this.peaks.get(endpoint) ?? 0, n));
+    this.totalInFlight++;
+    this.totalPeak = Math.max(this.totalPeak, this.totalInFlight);
+  }
+
+  leave(endpoint: Endpoint): void {
+    this.inFlight.set(endpoint, (this.inFlight.get(endpoint) ?? 1) - 1);
+    this.totalInFlight--;
+  }
+
+  all(): CallRecord[] {
+    return [...this.records];
+  }
+
+  of(endpoint: Endpoint): CallRecord[] {
+    return this.records.filter((r) => r.endpoint === endpoint);
+  }
+
+  count(endpoint?: Endpoint): number {
+    return endpoint ? this.of(endpoint).length : this.records.length;
+  }
+
+  peak(endpoint?: Endpoint): number {
+    return endpoint ? (this.peaks.get(endpoint) ?? 0) : this.totalPeak;
+  }
+
+  clear(): void {
+    this.records = [];
+    this.peaks.clear();
+    this.totalPeak = this.totalInFlight;
+    for (const [endpoint, n] of this.inFlight) this.peaks.set(endpoint, n);
+  }
+}
