@@ -1,0 +1,206 @@
+import { createErpStack, type ErpStack, type ErpStackOptions } from '../src/erp/stack';
+import { ErpAuthError, ErpBadResponseError, ErpCircuitOpenError, ErpHttpStatusError, ErpScriptError, ErpSessionError, ErpSocketError } from '../src/erp/errors';
+import { ForwardedSession, ServiceAccountSession } from '../src/erp/layers/session';
+import type { CallContext } from '../src/erp/client';
+import { startSimulator, type Simulator } from '../src/simulator/server';
+
+/** The ERP client against the simulator over real HTTP. */
+let sim: Simulator;
+let stack: ErpStack;
+
+function options(overrides: Partial<ErpStackOptions> = {}): ErpStackOptions {
+  return {
+    transport: {
+      baseUrl: sim.url, connections: 8, connectTimeoutMs: 1000, headersTimeoutMs: 2000, bodyTimeoutMs: 2000,
+      totalTimeoutMs: 3000, maxResponseBytes: 1 << 22, contentType: 'application/zsml; charset=utf-8',
+    },
+    credentials: { user: 'admin', password: 'zb-sim-admin', serialnum: 'client-test' },
+    retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 2 },
+    breaker: { errorThresholdPercentage: 50, volumeThreshold: 1000, resetTimeoutMs: 60000, rollingWindowMs: 60000 },
+    limiter: { maxConcurrent: 32, maxWaitMs: 5000 },
+    coalesce: false,
+    ...overrides,
+  };
+}
+const ctx = (): CallContext => ({ auth: stack.serviceSession as ServiceAccountSession });
+
+beforeEach(async () => {
+  sim = await startSimulator({ sessionTimeoutMs: 60000 });
+  stack = createErpStack(options());
+});
+afterEach(async () => {
+  await stack.close();
+  await sim.close();
+});
+
+describe('requests on the wire', () => {
+  it('sends the PostClass envelope as application/zsml with the session in the body', async () => {
+    await stack.client.list(ctx(), [{ id: 'pagesize', val: '5' }]);
+    const [login, list] = sim.calls.all();
+    expect(login).toEqual(expect.objectContaining({ endpoint: 'login', datas: { user: 'txt:admin', password: 'txt:zb-sim-admin', serialnum: 'txt:client-test' } }));
+    expect(list).toEqual(expect.objectContaining({ endpoint: 'list', cmdkey: 'refresh', datas: { pagesize: '5' }, contentType: 'application/zsml; charset=utf-8' }));
+    expect(list!.session).toMatch(/^[0-9A-F]{32}$/);
+  });
+
+  it('decodes list rows by column id, the empty quirk, and details / not found', async () => {
+    const table = await stack.client.list(ctx(), [{ id: 'pagesize', val: '3' }]);
+    expect(table.rows).toHaveLength(3);
+    expect(Object.keys(table.rows[0]!)).toEqual(expect.arrayContaining(['ord', 'title', 'khmc', 'date1']));
+    const empty = await stack.client.list(ctx(), [{ id: 'title', val: 'nothing-matches-this' }]);
+    expect(empty.rows).toEqual([]);
+    const detail = await stack.client.detail(ctx(), '1001');
+    expect(detail.kind).toBe('bill');
+    const missing = await stack.client.detail(ctx(), '424242');
+    expect(missing).toEqual({ kind: 'message', message: expect.objectContaining({ text: '抱歉，您访问的单据已被删除！' }) });
+  });
+
+  it('tolerates rows shaped {value: [...]}', async () => {
+    const objSim = await startSimulator({ rowsAsObjects: true });
+    const s = createErpStack({ ...options(), transport: { ...options().transport, baseUrl: objSim.url } });
+    try {
+      const t = await s.client.list({ auth: s.serviceSession! }, [{ id: 'pagesize', val: '2' }]);
+      expect(t.rows[0]!.ord).toMatch(/^\d+$/);
+    } finally {
+      await s.close();
+      await objSim.close();
+    }
+  });
+
+  it('returns save validation texts as messages', async () => {
+    const m = await stack.client.process(ctx(), [{ id: 'ord', val: '1001' }, { id: 'cateid', val: '2' }, { id: 'info1', val: 'x' }, { id: 'cate', val: '5' }, { id: 'intro', val: '' }]);
+    expect(m.text).toBe('处理结果不能为空');
+  });
+});
+
+describe('sessions', () => {
+  it.each([1, 2, 9, 10] as const)('status %p: logs in again once and repeats the call', async (status) => {
+    await stack.client.list(ctx(), []);
+    for (const t of sim.sessions.tokens()) sim.sessions.revoke(t, status);
+    sim.calls.clear();
+    await stack.client.list(ctx(), []);
+    expect(sim.calls.all().map((c) => c.endpoint)).toEqual(['list', 'login', 'list']);
+  });
+
+  it('expired session with N concurrent calls causes exactly one login (single-flight)', async () => {
+    await stack.client.list(ctx(), []);
+    sim.advanceClock(61000);
+    sim.calls.clear();
+    await Promise.all(Array.from({ length: 25 }, (_, i) => stack.client.detail(ctx(), String(1001 + i))));
+    expect(sim.calls.count('login')).toBe(1);
+    expect(sim.calls.count('detail')).toBe(50);
+  });
+
+  it('a second session failure surfaces, with no loop', async () => {
+    await stack.client.list(ctx(), []);
+    sim.calls.clear();
+    sim.faults.inject({ kind: 'session10', endpoint: 'list', times: 2 });
+    await expect(stack.client.list(ctx(), [])).rejects.toThrow(ErpSessionError);
+    expect(sim.calls.all().map((c) => c.endpoint)).toEqual(['list', 'login', 'list']);
+  });
+
+  it('a frozen or invalid account is a fatal auth error', async () => {
+    sim.users.find((u) => u.name === 'admin')!.state = 'frozen';
+    await expect(stack.client.list(ctx(), [])).rejects.toThrow(ErpAuthError);
+    sim.users.find((u) => u.name === 'admin')!.state = 'invalid';
+    sim.calls.clear();
+    await expect(stack.client.list(ctx(), [])).rejects.toEqual(expect.objectContaining({ status: 4 }));
+  });
+
+  it('a wrong password is an auth error that never names the password', async () => {
+    const s = createErpStack({ ...options(), credentials: { user: 'admin', password: 'wrong-secret-pw', serialnum: 'x' } });
+    try {
+      const err = (await s.client.list({ auth: s.serviceSession! }, []).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(ErpAuthError);
+      expect(err.message).not.toContain('wrong-secret-pw');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a forwarded user session is never renewed', async () => {
+    const auth = new ForwardedSession('NOT-A-TOKEN', 'h');
+    await expect(stack.client.list({ auth }, [])).rejects.toThrow(ErpSessionError);
+    expect(sim.calls.all().map((c) => c.endpoint)).toEqual(['list']);
+  });
+});
+
+describe('failures', () => {
+  beforeEach(() => stack.client.list(ctx(), []).then(() => sim.calls.clear()));
+
+  it.each<[string, new (...a: never[]) => Error]>([
+    ['html', ErpBadResponseError],
+    ['badJson', ErpBadResponseError],
+    ['http500', ErpHttpStatusError],
+    ['status11', ErpScriptError],
+    ['drop', ErpSocketError],
+  ])('%s fault -> %p', async (kind, cls) => {
+    sim.faults.inject({ kind: kind as never, endpoint: 'list' });
+    await expect(stack.client.list(ctx(), [])).rejects.toThrow(cls);
+  });
+
+  it('a stalled ERP ends in a timeout, not a hang', async () => {
+    const s = createErpStack({ ...options(), transport: { ...options().transport, headersTimeoutMs: 200, totalTimeoutMs: 5000 } });
+    try {
+      await s.client.list({ auth: s.serviceSession! }, []);
+      sim.faults.inject({ kind: 'stall', endpoint: 'list' });
+      await expect(s.client.list({ auth: s.serviceSession! }, [])).rejects.toEqual(expect.objectContaining({ code: 'ERP_TIMEOUT', phase: 'headers' }));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an unreachable ERP is a connect error that says nothing was sent', async () => {
+    const port = sim.port;
+    await sim.close();
+    const s = createErpStack({ ...options(), transport: { ...options().transport, baseUrl: `http://127.0.0.1:${port}` } });
+    try {
+      await expect(s.client.list({ auth: new ForwardedSession('T', 'h') }, [])).rejects.toEqual(expect.objectContaining({ code: 'ERP_CONNECT', mayHaveReachedErp: false }));
+    } finally {
+      await s.close();
+      sim = await startSimulator();
+    }
+  });
+
+  it('reads are retried with backoff; saves never', async () => {
+    const s = createErpStack(options({ retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 2 } }));
+    try {
+      const auth = s.serviceSession!;
+      await s.client.list({ auth }, []);
+      sim.calls.clear();
+      sim.faults.inject({ kind: 'html', endpoint: 'list', times: 2 });
+      await s.client.list({ auth }, []);
+      expect(sim.calls.count('list')).toBe(3);
+      sim.faults.inject({ kind: 'drop', endpoint: 'process' });
+      await expect(s.client.process({ auth }, [{ id: 'ord', val: '1001' }])).rejects.toThrow(ErpSocketError);
+      expect(sim.calls.count('process')).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the breaker opens on repeated failures, fails fast, and a half-open probe closes it', async () => {
+    const states: string[] = [];
+    const s = createErpStack(options({ breaker: { errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeoutMs: 50, rollingWindowMs: 10000 } }), { breaker: (st) => states.push(st) });
+    try {
+      const auth = s.serviceSession!;
+      await s.client.list({ auth }, []);
+      // login + list succeeded; 3 failures of 5 calls is 60% > 50% with the volume (4) reached.
+      sim.faults.inject({ kind: 'status11', endpoint: 'list', times: 3 });
+      for (let i = 0; i < 3; i++) await expect(s.client.list({ auth }, [])).rejects.toThrow(ErpScriptError);
+      expect(s.breaker.state).toBe('open');
+      sim.calls.clear();
+      await expect(s.client.list({ auth }, [])).rejects.toThrow(ErpCircuitOpenError);
+      expect(sim.calls.count()).toBe(0);
+      // Wait for the breaker's own half-open event, not for a clock.
+      await new Promise<void>((resolve) => {
+        const poll = () => (s.breaker.state === 'halfOpen' ? resolve() : setImmediate(poll));
+        poll();
+      });
+      await s.client.list({ auth }, []);
+      expect(s.breaker.state).toBe('closed');
+      expect(states).toEqual(['open', 'halfOpen', 'close']);
+    } finally {
+      await s.close();
+    }
+  });
+});
