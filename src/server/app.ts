@@ -132,7 +132,9 @@ export async function startApp(options: AppOptions): Promise<App> {
     maxDepth: { n: config.ZB_MAX_DEPTH, ignoreIntrospection: true },
     maxAliases: { n: config.ZB_MAX_ALIASES },
     costLimit: { maxCost: config.ZB_MAX_COST },
-    maxTokens: { n: config.ZB_MAX_TOKENS },
+    // Token limits are enforced by graphql-js's own parser (parseOptions below): a syntax error then stays a 400
+    // GRAPHQL_PARSE_FAILED instead of the plugin's 500.
+    maxTokens: { enabled: false },
     maxDirectives: { n: config.ZB_MAX_DIRECTIVES },
     blockFieldSuggestion: { enabled: production },
   }).protect();
@@ -140,12 +142,14 @@ export async function startApp(options: AppOptions): Promise<App> {
   const httpServer = http.createServer();
   const apollo = new ApolloServer<GraphQLContext>({
     schema: buildSchema(),
+    logger: logger.child({ component: 'apollo' }),
     introspection,
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
     validationRules: armor.validationRules,
+    parseOptions: { maxTokens: config.ZB_MAX_TOKENS },
     formatError,
     plugins: [
       ...armor.plugins,
