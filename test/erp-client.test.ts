@@ -204,3 +204,46 @@ describe('failures', () => {
     }
   });
 });
+
+describe('coalescing', () => {
+  it('identical reads in flight share one call; other identities and datas do not', async () => {
+    const s = createErpStack(options({ coalesce: true }));
+    try {
+      const auth = s.serviceSession!;
+      await s.client.list({ auth }, []);
+      sim.faults.configure({ latencyMs: 20 });
+      sim.calls.clear();
+      const other = new ForwardedSession(sim.sessions.tokens()[0]!, 'other-identity');
+      await Promise.all([
+        ...Array.from({ length: 10 }, () => s.client.detail({ auth }, '1001')),
+        s.client.detail({ auth }, '1002'),
+        s.client.detail({ auth: other }, '1001'),
+      ]);
+      expect(sim.calls.count('detail')).toBe(3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  // Regression: a caller whose signal was already aborted used to start a flight nobody listened to, and its
+  // rejection crashed the process as unhandled.
+  it('a caller that already gave up starts no ERP call and leaves no unhandled rejection', async () => {
+    const s = createErpStack(options({ coalesce: true }));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const auth = s.serviceSession!;
+      await s.client.list({ auth }, []);
+      sim.calls.clear();
+      await expect(s.client.detail({ auth, signal: AbortSignal.abort() }, '1001')).rejects.toEqual(expect.objectContaining({ code: 'ERP_ABORTED' }));
+      // Let any stray rejection surface before looking.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(sim.calls.count('detail')).toBe(0);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await s.close();
+    }
+  });
+});

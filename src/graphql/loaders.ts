@@ -9,10 +9,16 @@ import type { AfterSaleRepository } from '../domain/repository';
  * most `concurrency` at once across every batch of the request. A key's failure or absence stays that key's: it is
  * returned as a value and never fails its neighbours.
  */
-export function createServiceLoader(repository: AfterSaleRepository, ctx: CallContext, concurrency: number): DataLoader<string, AfterSaleService | null> {
+export function createServiceLoader(
+  repository: AfterSaleRepository,
+  ctx: CallContext,
+  concurrency: number,
+  mode?: { naive: true },
+): DataLoader<string, AfterSaleService | null> {
   const limit = pLimit(concurrency);
   return new DataLoader<string, AfterSaleService | null>(
     (ids) => Promise.all(ids.map((id) => limit(() => repository.get(ctx, id)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))))),
-    { cacheKeyFn: (id) => id.trim() },
+    // The naive mode (benchmarks only) turns batching and the per-request cache off: one ERP call per field access.
+    mode?.naive ? { batch: false, cache: false } : { cacheKeyFn: (id) => id.trim() },
   );
 }

@@ -36,6 +36,11 @@ export interface AppOptions {
   credentials?: Credentials;
   logger?: Logger;
   fieldMap?: FieldMap;
+  /**
+   * Bench-only: resolve like a naive subgraph, one ERP detail call per field access (no batching, no per-request
+   * cache). Not reachable from configuration; `bench/` uses it to show what the loader and coalescing save.
+   */
+  naiveDetailLoads?: boolean;
 }
 
 export interface App {
@@ -227,7 +232,7 @@ export async function startApp(options: AppOptions): Promise<App> {
           erp,
           repository,
           handler,
-          serviceLoader: createServiceLoader(repository, erp, config.ZB_DETAIL_CONCURRENCY),
+          serviceLoader: createServiceLoader(repository, erp, config.ZB_DETAIL_CONCURRENCY, options.naiveDetailLoads ? { naive: true } : undefined),
           maxPageSize: config.ZB_MAX_PAGE_SIZE,
           logger: logger.child({ requestId }),
         };

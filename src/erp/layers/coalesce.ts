@@ -18,6 +18,7 @@ export function coalesce(observer: ErpObserver = {}): Layer {
   const flights = new Map<string, Flight>();
   return (next) => (call) => {
     if (call.kind !== 'read') return next(call);
+    if (call.signal?.aborted) return Promise.reject(new ErpAbortedError('ERP read abandoned by its caller', false));
     const key = readKey(call);
     let flight = flights.get(key);
     if (flight) observer.coalesced?.(call);
@@ -27,6 +28,8 @@ export function coalesce(observer: ErpObserver = {}): Layer {
       const promise = next({ ...shared, signal: controller.signal }).finally(() => {
         if (flights.get(key) === created) flights.delete(key);
       });
+      // Every waiter may leave before it settles: the flight's own rejection must never go unhandled.
+      promise.catch(() => undefined);
       const created: Flight = { promise, waiters: 0, controller };
       flight = created;
       flights.set(key, created);
@@ -48,7 +51,6 @@ export function coalesce(observer: ErpObserver = {}): Layer {
         if (current.waiters === 0) current.controller.abort();
         reject(new ErpAbortedError('ERP read abandoned by its caller', false));
       };
-      if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       current.promise.then(
         (v) => {

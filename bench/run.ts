@@ -1,0 +1,132 @@
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { startSimulator } from '../src/simulator/server';
+import { appOn, load, median, rssMb } from './common';
+
+/**
+ * `npm run bench`: the subgraph against the simulator with a fixed added latency, side by side with the physical
+ * limits measured in the same run (a bare undici client for the detail fan-out, direct list.asp calls for overhead),
+ * and with a naive resolver set. Prints figures; asserts nothing.
+ *
+ * Env: BENCH_LATENCY_MS (20), BENCH_SECONDS (5 per load run), BENCH_ROUNDS (3), BENCH_DETAIL_C (8).
+ */
+const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 20);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const C = Number(process.env.BENCH_DETAIL_C ?? 8);
+const SIM_CAP = 64;
+
+const Q_LIST = { query: '{ afterSaleServices(pageSize: 20) { items { id code title customerName acceptedAt urgency { name } } } }' };
+const Q_DETAIL = { query: '{ afterSaleServices(pageSize: 20) { items { id title content handlingContent remark } } }' };
+const ids = Array.from({ length: 50 }, (_, i) => String(1001 + (i % 20)));
+const Q_ENTITIES = {
+  query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on AfterSaleService { id title content } } }',
+  variables: { r: ids.map((id) => ({ __typename: 'AfterSaleService', id })) },
+};
+
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, rssMb());
+}, 200);
+
+async function main(): Promise<void> {
+  const sim = await startSimulator({ faults: { latencyMs: LATENCY, maxConcurrent: SIM_CAP }, sessionTimeoutMs: 0 });
+  const app = await appOn(sim, { ZB_DETAIL_CONCURRENCY: String(C), ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64' });
+  const naive = await appOn(sim, { ZB_DETAIL_CONCURRENCY: String(C), ZB_COALESCE: 'false', ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64', ZB_QUEUE_TIMEOUT_MS: '60000' }, true);
+  const session = sim.sessions.tokens()[0]!;
+  const rows: string[] = [];
+  const print = (line: string) => {
+    rows.push(line);
+    console.log(line);
+  };
+  console.log(`simulator latency ${LATENCY} ms, cap ${SIM_CAP}; detail concurrency C=${C}; ${ROUNDS} rounds of ${SECONDS}s; node ${process.version}`);
+
+  // Calls per operation are deterministic: one request each, counted from the simulator's call log.
+  const callsFor = async (url: string, body: unknown) => {
+    sim.calls.clear();
+    await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return sim.calls.count();
+  };
+  for (const [name, body] of [['a list-only', Q_LIST], ['b list+detail', Q_DETAIL], ['c _entities 50 (20 distinct)', Q_ENTITIES]] as const) {
+    print(`calls/op ${name}: subgraph ${await callsFor(app.url, body)}, naive ${await callsFor(naive.url, body)}`);
+  }
+
+  // (b) wall time of one operation vs the measured floor: a bare undici client making the same 21 calls.
+  const bare = new Pool(sim.url, { connections: 64 });
+  const post = async (path: string, datas: Array<{ id: string; val: string }>, cmdkey: string) => {
+    const res = await bare.request({ method: 'POST', path, headers: { 'content-type': 'application/zsml; charset=utf-8' }, body: JSON.stringify({ session, cmdkey, datas }) });
+    return JSON.parse(await res.body.text()) as { body: { source: { table: { rows: string[][] } } } };
+  };
+  const floorOnce = async () => {
+    const t0 = performance.now();
+    const list = await post('/sysa/mobilephone/salesmanage/service/list.asp', [{ id: 'pagesize', val: '20' }], 'refresh');
+    const ords = list.body.source.table.rows.map((r) => r[0]!);
+    for (let i = 0; i < ords.length; i += C) {
+      await Promise.all(ords.slice(i, i + C).map((o) => post('/sysa/mobilephone/salesmanage/service/add.asp', [{ id: 'ord', val: o }], '')));
+    }
+    return performance.now() - t0;
+  };
+  const subgraphOnce = async () => {
+    const t0 = performance.now();
+    await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(Q_DETAIL) });
+    return performance.now() - t0;
+  };
+  const floors: number[] = [];
+  const walls: number[] = [];
+  for (let i = 0; i < 15 * ROUNDS; i++) {
+    floors.push(await floorOnce());
+    walls.push(await subgraphOnce());
+  }
+  const nominal = LATENCY + Math.ceil(20 / C) * LATENCY;
+  print(`(b) one op: subgraph median ${median(walls).toFixed(1)} ms, bare-undici floor ${median(floors).toFixed(1)} ms, nominal ${nominal} ms, ratio ${(median(walls) / median(floors)).toFixed(3)} (target <= 1.15)`);
+
+  // Throughput rounds, alternating subgraph / naive / limits.
+  const results: Record<string, number[]> = {};
+  const add = (k: string, v: number) => (results[k] ??= []).push(v);
+  const erpCallsPerOp = async (run: () => Promise<{ requests: number }>) => {
+    sim.calls.clear();
+    const r = await run();
+    return { r, perOp: sim.calls.count() / Math.max(1, r.requests) };
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, body, conns] of [['a', Q_LIST, 20], ['b', Q_DETAIL, 20], ['c', Q_ENTITIES, 20], ['d', Q_DETAIL, 100]] as const) {
+      const s = await erpCallsPerOp(() => load(app.url, body, conns, SECONDS));
+      const n = await erpCallsPerOp(() => load(naive.url, body, conns, SECONDS));
+      add(`${name} rps`, s.r.rps);
+      add(`${name} p50`, s.r.p50);
+      add(`${name} p99`, s.r.p99);
+      add(`${name} calls/op`, s.perOp);
+      add(`${name} naive rps`, n.r.rps);
+      add(`${name} naive calls/op`, n.perOp);
+      add(`${name} errors`, s.r.non2xx + s.r.errors);
+    }
+  }
+  for (const name of ['a', 'b', 'c', 'd']) {
+    const m = (k: string) => median(results[`${name} ${k}`]!);
+    print(`(${name}) rps ${m('rps').toFixed(0)} p50 ${m('p50')} ms p99 ${m('p99')} ms, ERP calls/op ${m('calls/op').toFixed(2)}; naive rps ${m('naive rps').toFixed(0)}, calls/op ${m('naive calls/op').toFixed(2)}; call ratio naive/subgraph ${(m('naive calls/op') / m('calls/op')).toFixed(1)}x; errors ${m('errors')}`);
+  }
+
+  // (e) pure overhead: latency 0, list of 20, vs direct list.asp from the same load tool.
+  sim.faults.configure({ latencyMs: 0 });
+  const listBody = { session, cmdkey: 'refresh', datas: [{ id: 'pagesize', val: '20' }] };
+  const overhead: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const direct = await load(`${sim.url}/sysa/mobilephone/salesmanage/service/list.asp`, listBody, 20, SECONDS);
+    const ours = await load(app.url, Q_LIST, 20, SECONDS);
+    overhead.push(ours.rps / direct.rps);
+    print(`(e) round ${round + 1}: subgraph ${ours.rps.toFixed(0)} rps (p99 ${ours.p99} ms) vs direct list.asp ${direct.rps.toFixed(0)} rps: ${(ours.rps / direct.rps).toFixed(2)}x`);
+  }
+  print(`(e) median ratio ${median(overhead).toFixed(2)}x (target >= 0.5)`);
+  print(`peak RSS of the whole bench process (simulator + 2 subgraphs + load tool): ${Math.max(peakRss, rssMb())} MB`);
+
+  clearInterval(sampler);
+  await bare.close();
+  await app.close();
+  await naive.close();
+  await sim.close();
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
