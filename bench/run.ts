@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   // Throughput rounds, alternating subgraph / naive / limits.
   const results: Record<string, number[]> = {};
   const add = (k: string, v: number) => (results[k] ??= []).push(v);
-  const erpCallsPerOp = async (run: () => Promise<{ requests: number }>) => {
+  const erpCallsPerOp = async <R extends { requests: number }>(run: () => Promise<R>) => {
     sim.calls.clear();
     const r = await run();
     return { r, perOp: sim.calls.count() / Math.max(1, r.requests) };
