@@ -1,0 +1,60 @@
+import { startStack } from './helpers';
+
+/** Process-wide bound on ERP calls, the per-request deadline, and retries through the GraphQL layer. */
+const LIST = '{ afterSaleServices(pageSize: 3) { items { id } } }';
+
+it('a full call bound answers UPSTREAM_BUSY after the maximum queue wait', async () => {
+  const s = await startStack({ env: { ZB_MAX_CONCURRENT_CALLS: '1', ZB_QUEUE_TIMEOUT_MS: '50', ZB_TIMEOUT_MS: '1500', ZB_RETRIES: '0' } });
+  try {
+    s.sim.faults.inject({ kind: 'stall', endpoint: 'list' });
+    const stalled = s.gql(LIST);
+    // The stalled call holds the only slot once the simulator has it.
+    await new Promise<void>((resolve) => {
+      const poll = () => (s.sim.calls.count('list') === 1 ? resolve() : setImmediate(poll));
+      poll();
+    });
+    const busy = await s.gql('{ afterSaleServices(pageSize: 4) { items { id } } }');
+    expect(busy.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BUSY');
+    expect(s.sim.calls.count('list')).toBe(1);
+    expect((await stalled).errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+  } finally {
+    await s.close();
+  }
+});
+
+it('a stalled ERP ends at the request deadline with UPSTREAM_TIMEOUT, and the server keeps serving', async () => {
+  const s = await startStack({ env: { ZB_REQUEST_DEADLINE_MS: '200', ZB_TIMEOUT_MS: '10000' } });
+  try {
+    s.sim.faults.inject({ kind: 'stall', endpoint: 'list' });
+    const r = await s.gql(LIST);
+    expect(r.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+    expect((await s.gql(LIST)).errors).toBeUndefined();
+  } finally {
+    await s.close();
+  }
+});
+
+it.each(['html', 'status11', 'drop', 'http500', 'badJson'] as const)('a transient %s fault on a read is retried and the query succeeds', async (kind) => {
+  const s = await startStack();
+  try {
+    s.sim.faults.inject({ kind, endpoint: 'detail', times: 1, delayMs: 30 });
+    const r = await s.gql('{ afterSaleService(id: "1001") { title } }');
+    expect(r.errors).toBeUndefined();
+    expect(s.sim.calls.count('detail')).toBe(2);
+  } finally {
+    await s.close();
+  }
+});
+
+it('a kicked or expired service session is renewed once, transparently', async () => {
+  const s = await startStack();
+  try {
+    for (const token of s.sim.sessions.tokens()) s.sim.sessions.revoke(token, 1);
+    expect((await s.gql(LIST)).errors).toBeUndefined();
+    s.sim.advanceClock(30 * 60000);
+    expect((await s.gql(LIST)).errors).toBeUndefined();
+    expect(s.sim.calls.count('login')).toBe(2);
+  } finally {
+    await s.close();
+  }
+});
