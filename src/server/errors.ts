@@ -1,4 +1,3 @@
-import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { ErrorCode } from '../graphql/errors';
 
@@ -17,13 +16,12 @@ const PUBLIC_CODES = new Set<string>([
  * Anything without a public code is a bug or an internal failure: its message and details stay in the log (with the
  * request id) and the client sees a generic error.
  */
-export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+export function formatError(formatted: GraphQLFormattedError, _error: unknown): GraphQLFormattedError {
   const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
   if (code && PUBLIC_CODES.has(code)) {
     const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions };
   }
-  void unwrapResolverError(error);
   return {
     message: 'Internal server error',
     ...(formatted.locations ? { locations: formatted.locations } : {}),
