@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config';
 import { loadFieldMap } from './domain/field-map';
 import { createErpStack } from './erp/stack';
+import { erpStackOptions } from './server/erp-options';
 
 /**
  * `npm run probe`: logs in to the configured ERP, reads one list page and one detail, and prints the column and field
@@ -20,18 +21,8 @@ async function main(): Promise<void> {
     throw new ConfigError('probe needs ZB_BASE_URL, ZB_USER and ZB_PASSWORD');
   }
   const map = loadFieldMap(config.ZB_FIELD_MAP);
-  const stack = createErpStack({
-    transport: {
-      baseUrl: config.ZB_BASE_URL, connections: 2, connectTimeoutMs: config.ZB_CONNECT_TIMEOUT_MS, headersTimeoutMs: config.ZB_TIMEOUT_MS,
-      bodyTimeoutMs: config.ZB_TIMEOUT_MS, totalTimeoutMs: config.ZB_TIMEOUT_MS, maxResponseBytes: config.ZB_MAX_RESPONSE_BYTES, contentType: config.ZB_CONTENT_TYPE,
-    },
-    paths: { login: config.ZB_LOGIN_PATH },
-    credentials: { user: config.ZB_USER, password: config.ZB_PASSWORD, serialnum: config.ZB_SERIALNUM },
-    retry: { retries: 1, baseDelayMs: 200, maxDelayMs: 1000 },
-    breaker: { errorThresholdPercentage: 100, volumeThreshold: 1000, resetTimeoutMs: 1000, rollingWindowMs: 10000 },
-    limiter: { maxConcurrent: 2, maxWaitMs: 10000 },
-    coalesce: false,
-  });
+  // The operator's own settings, so the probe meets the ERP exactly as the server would.
+  const stack = createErpStack(erpStackOptions(config, config.ZB_BASE_URL, { user: config.ZB_USER, password: config.ZB_PASSWORD, serialnum: config.ZB_SERIALNUM }));
   try {
     const ctx = { auth: stack.serviceSession! };
     const table = await stack.client.list(ctx, [{ id: 'pagesize', val: '5' }]);

@@ -2,7 +2,7 @@ import { compose, type Layer, type Send } from './call';
 import { DEFAULT_PATHS, ErpClient, type ErpPaths } from './client';
 import { circuitBreaker, type Breaker, type BreakerOptions } from './layers/breaker';
 import { coalesce } from './layers/coalesce';
-import { concurrencyLimit, type Limiter, type LimiterOptions } from './layers/limiter';
+import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
 import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
 import { ServiceAccountSession, withSession, type Credentials } from './layers/session';
@@ -26,7 +26,6 @@ export interface ErpStack {
   /** The service account's shared session, when credentials are configured. */
   serviceSession: ServiceAccountSession | undefined;
   breaker: Breaker;
-  limiter: Limiter;
   close(): Promise<void>;
 }
 
@@ -40,7 +39,7 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
   const transport = new ErpTransport(options.transport);
   const breaker = circuitBreaker(options.breaker, observer);
   const limiter = concurrencyLimit(options.limiter, observer);
-  const wire: Send = compose(retry(options.retry, observer), breaker.layer, limiter.layer, observeAttempts(observer))(transport.send);
+  const wire: Send = compose(retry(options.retry, observer), breaker.layer, limiter, observeAttempts(observer))(transport.send);
   const paths = { ...DEFAULT_PATHS, ...options.paths };
   const serviceSession = options.credentials ? new ServiceAccountSession(wire, options.credentials, paths.login, observer) : undefined;
   const top: Send = compose(...(options.outerLayers ?? []), ...(options.coalesce ? [coalesce(observer)] : []), withSession())(wire);
@@ -48,7 +47,6 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
     client: new ErpClient(top, paths),
     serviceSession,
     breaker,
-    limiter,
     close: async () => {
       breaker.shutdown();
       await transport.close();

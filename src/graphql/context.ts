@@ -1,5 +1,4 @@
 import type DataLoader from 'dataloader';
-import type { Logger } from 'pino';
 import type { CallContext } from '../erp/client';
 import type { IdempotentHandler } from '../domain/idempotency';
 import type { AfterSaleService } from '../domain/model';
@@ -15,5 +14,4 @@ export interface GraphQLContext {
   /** Service details by id: one ERP call per distinct id per request, bounded concurrency. */
   serviceLoader: DataLoader<string, AfterSaleService | null>;
   maxPageSize: number;
-  logger: Logger;
 }

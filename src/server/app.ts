@@ -18,6 +18,7 @@ import type { CallContext } from '../erp/client';
 import { ForwardedSession, type Credentials } from '../erp/layers/session';
 import { readCache } from '../erp/layers/cache';
 import { createErpStack, type ErpStack } from '../erp/stack';
+import { erpStackOptions } from './erp-options';
 import type { GraphQLContext } from '../graphql/context';
 import { ErrorCode } from '../graphql/errors';
 import { createServiceLoader } from '../graphql/loaders';
@@ -97,33 +98,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   const cache = config.ZB_CACHE_TTL_MS > 0
     ? readCache({ ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS, maxEntries: config.ZB_CACHE_MAX_ENTRIES }, observer)
     : undefined;
-  const stack = createErpStack(
-    {
-      transport: {
-        baseUrl: options.erpBaseUrl,
-        connections: config.ZB_MAX_CONNECTIONS,
-        connectTimeoutMs: config.ZB_CONNECT_TIMEOUT_MS,
-        headersTimeoutMs: config.ZB_TIMEOUT_MS,
-        bodyTimeoutMs: config.ZB_TIMEOUT_MS,
-        totalTimeoutMs: config.ZB_TIMEOUT_MS,
-        maxResponseBytes: config.ZB_MAX_RESPONSE_BYTES,
-        contentType: config.ZB_CONTENT_TYPE,
-      },
-      paths: { login: config.ZB_LOGIN_PATH },
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-      retry: { retries: config.ZB_RETRIES, baseDelayMs: config.ZB_RETRY_BASE_MS, maxDelayMs: config.ZB_RETRY_MAX_MS },
-      breaker: {
-        errorThresholdPercentage: config.ZB_BREAKER_ERROR_PERCENT,
-        volumeThreshold: config.ZB_BREAKER_VOLUME,
-        resetTimeoutMs: config.ZB_BREAKER_RESET_MS,
-        rollingWindowMs: config.ZB_BREAKER_WINDOW_MS,
-      },
-      limiter: { maxConcurrent: config.ZB_MAX_CONCURRENT_CALLS, maxWaitMs: config.ZB_QUEUE_TIMEOUT_MS },
-      coalesce: config.ZB_COALESCE,
-      ...(cache ? { outerLayers: [cache.layer] } : {}),
-    },
-    observer,
-  );
+  const stack = createErpStack(erpStackOptions(config, options.erpBaseUrl, options.credentials, cache ? [cache.layer] : []), observer);
   const mapper = new ServiceMapper(options.fieldMap ?? loadFieldMap(config.ZB_FIELD_MAP), config.ZB_TIMEZONE);
   const repository = new AfterSaleRepository(stack.client, mapper, {
     saveSuccess: new RegExp(config.ZB_SAVE_SUCCESS_PATTERN),
@@ -234,7 +209,6 @@ export async function startApp(options: AppOptions): Promise<App> {
           handler,
           serviceLoader: createServiceLoader(repository, erp, config.ZB_DETAIL_CONCURRENCY, options.naiveDetailLoads ? { naive: true } : undefined),
           maxPageSize: config.ZB_MAX_PAGE_SIZE,
-          logger: logger.child({ requestId }),
         };
       },
     });

@@ -10,52 +10,38 @@ export interface LimiterOptions {
   maxWaitMs: number;
 }
 
-export interface Limiter {
-  layer: Layer;
-  readonly active: number;
-  readonly pending: number;
-}
-
 /**
  * A process-wide bound on concurrent ERP calls (p-limit) with a maximum queue wait. A call that gave up waiting
  * leaves its queue place empty: when its turn comes it returns at once without calling the ERP.
  */
-export function concurrencyLimit(options: LimiterOptions, observer: ErpObserver = {}): Limiter {
+export function concurrencyLimit(options: LimiterOptions, observer: ErpObserver = {}): Layer {
   const limit = pLimit(options.maxConcurrent);
   const report = () => observer.queue?.(limit.activeCount, limit.pendingCount);
-  return {
-    layer: (next) => (call) =>
-      new Promise((resolve, reject) => {
-        let settled = false;
-        const giveUp = (error: Error) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          call.signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        };
-        const timer = setTimeout(() => giveUp(new ErpBusyError(`no ERP call slot within ${options.maxWaitMs} ms`)), options.maxWaitMs);
-        const onAbort = () => giveUp(new ErpAbortedError('ERP call abandoned while queued', false));
-        call.signal?.addEventListener('abort', onAbort, { once: true });
-        limit(async () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          call.signal?.removeEventListener('abort', onAbort);
-          report();
-          try {
-            resolve(await next(call));
-          } catch (e) {
-            reject(e);
-          }
-        }).finally(report);
+  return (next) => (call) =>
+    new Promise((resolve, reject) => {
+      let settled = false;
+      const giveUp = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        call.signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      const timer = setTimeout(() => giveUp(new ErpBusyError(`no ERP call slot within ${options.maxWaitMs} ms`)), options.maxWaitMs);
+      const onAbort = () => giveUp(new ErpAbortedError('ERP call abandoned while queued', false));
+      call.signal?.addEventListener('abort', onAbort, { once: true });
+      limit(async () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        call.signal?.removeEventListener('abort', onAbort);
         report();
-      }),
-    get active() {
-      return limit.activeCount;
-    },
-    get pending() {
-      return limit.pendingCount;
-    },
-  };
+        try {
+          resolve(await next(call));
+        } catch (e) {
+          reject(e);
+        }
+      }).finally(report);
+      report();
+    });
 }
