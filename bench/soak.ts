@@ -1,4 +1,4 @@
-import autocannon from 'autocannon';
+import autocannon, { type Request } from 'autocannon';
 import { startSimulator } from '../src/simulator/server';
 import { appOn, rssMb } from './common';
 
@@ -29,16 +29,22 @@ async function main(): Promise<void> {
     }
   };
   const q = (query: string, variables: Record<string, unknown> = {}) => ({ method: 'POST' as const, body: JSON.stringify({ query, variables }), onResponse });
-  const requests = [
+  let nextKey = 0;
+  const requests: Request[] = [
     q('{ afterSaleServices(pageSize: 20) { items { id title customerName } } }'),
     q('{ afterSaleServices(pageSize: 10, filter: { pendingOnly: true }) { items { id content } } }'),
     q('{ afterSaleService(id: "1003") { title content erpFields { id } } }'),
     q('query($k: ID!) { afterSaleService(id: $k) { title remark } }', { k: '1004' }),
-    ...Array.from({ length: 4 }, (_, i) =>
-      q('mutation($i: HandleServiceInput!) { handleService(input: $i) { outcome } }', {
-        i: { id: String(1100 + (i % KEYS)), assigneeId: '2', note: `soak note ${i % KEYS}`, salespersonId: '5', result: '已解决', idempotencyKey: `soak-${i % KEYS}` },
-      }),
-    ),
+    // Four of every eight requests are saves; each draws the next of KEYS idempotency keys, so every key is repeated.
+    ...Array.from({ length: 4 }, () => ({
+      method: 'POST' as const,
+      onResponse,
+      setupRequest: (req: Request): Request => {
+        const k = nextKey++ % KEYS;
+        const i = { id: String(1100 + k), assigneeId: '2', note: `soak note ${k}`, salespersonId: '5', result: '已解决', idempotencyKey: `soak-${k}` };
+        return { ...req, body: JSON.stringify({ query: 'mutation($i: HandleServiceInput!) { handleService(input: $i) { outcome } }', variables: { i } }) };
+      },
+    })),
   ];
   const result = await autocannon({ url: app.url, headers: { 'content-type': 'application/json' }, connections: 32, duration: SECONDS, requests });
   clearInterval(sampler);
