@@ -10,6 +10,8 @@ export interface CacheOptions {
   /** After that, how long it may still be served while one background call refreshes it. */
   staleMs: number;
   maxEntries: number;
+  /** The clock, epoch ms; tests pass their own so expiry is deterministic. */
+  now?: () => number;
 }
 
 interface Entry {
@@ -33,13 +35,14 @@ export interface ReadCache {
  */
 export function readCache(options: CacheOptions, observer: ErpObserver = {}): ReadCache {
   const entries = new LRUCache<string, Entry>({ max: options.maxEntries });
+  const clock = options.now ?? Date.now;
   const refreshing = new Set<string>();
   // Bumped by every invalidation: an answer fetched before a save must not be stored after it.
   let generation = 0;
 
   const store = (key: string, call: ErpCall, reply: ErpReply, startedAt: number) => {
     if (startedAt !== generation) return;
-    const now = Date.now();
+    const now = clock();
     const ord = call.datas.find((d) => d.id === 'ord');
     entries.set(key, { reply, freshUntil: now + options.ttlMs, staleUntil: now + options.ttlMs + options.staleMs, path: call.path, ord: ord ? String(ord.val) : undefined });
   };
@@ -61,7 +64,7 @@ export function readCache(options: CacheOptions, observer: ErpObserver = {}): Re
       if (call.kind !== 'read') return next(call);
       const key = readKey(call);
       const entry = entries.get(key);
-      const now = Date.now();
+      const now = clock();
       if (entry && now < entry.freshUntil) {
         observer.cache?.(call, 'hit');
         return entry.reply;
