@@ -1,12 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { startSimulator } from '../src/simulator/server';
-import { appOn, load, median, rssMb } from './common';
+import { load, median } from './common';
+import { spawnSubgraph } from './subgraph-process';
 
 /**
  * `npm run bench`: the subgraph against the simulator with a fixed added latency, side by side with the physical
  * limits measured in the same run (a bare undici client for the detail fan-out, direct list.asp calls for overhead),
- * and with a naive resolver set. Prints figures; asserts nothing.
+ * and with a naive resolver set. The subgraphs run as processes of their own (the shipped `dist/main.js`, and the
+ * naive set), so the peak RSS printed is the subgraph's alone. Prints figures; asserts nothing.
  *
  * Env: BENCH_LATENCY_MS (20), BENCH_SECONDS (5 per load run), BENCH_ROUNDS (3), BENCH_DETAIL_C (8).
  */
@@ -24,15 +26,14 @@ const Q_ENTITIES = {
   variables: { r: ids.map((id) => ({ __typename: 'AfterSaleService', id })) },
 };
 
-let peakRss = 0;
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, rssMb());
-}, 200);
-
 async function main(): Promise<void> {
   const sim = await startSimulator({ faults: { latencyMs: LATENCY, maxConcurrent: SIM_CAP }, sessionTimeoutMs: 0 });
-  const app = await appOn(sim, { ZB_DETAIL_CONCURRENCY: String(C), ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64' });
-  const naive = await appOn(sim, { ZB_DETAIL_CONCURRENCY: String(C), ZB_COALESCE: 'false', ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64', ZB_QUEUE_TIMEOUT_MS: '60000' }, true);
+  const app = await spawnSubgraph({ erpUrl: sim.url, mode: 'product', env: { ZB_DETAIL_CONCURRENCY: String(C), ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64' } });
+  const naive = await spawnSubgraph({
+    erpUrl: sim.url,
+    mode: 'naive',
+    env: { ZB_DETAIL_CONCURRENCY: String(C), ZB_COALESCE: 'false', ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64', ZB_QUEUE_TIMEOUT_MS: '60000' },
+  });
   const session = sim.sessions.tokens()[0]!;
   const rows: string[] = [];
   const print = (line: string) => {
@@ -117,9 +118,9 @@ async function main(): Promise<void> {
     print(`(e) round ${round + 1}: subgraph ${ours.rps.toFixed(0)} rps (p99 ${ours.p99} ms) vs direct list.asp ${direct.rps.toFixed(0)} rps: ${(ours.rps / direct.rps).toFixed(2)}x`);
   }
   print(`(e) median ratio ${median(overhead).toFixed(2)}x (target >= 0.5)`);
-  print(`peak RSS of the whole bench process (simulator + 2 subgraphs + load tool): ${Math.max(peakRss, rssMb())} MB`);
+  const mb = (v: number | undefined) => (v === undefined ? 'n/a (no /proc)' : `${v} MB`);
+  print(`peak RSS (VmHWM) of the subgraph process over all workloads: ${mb(app.peakRssMb())} (target < 200 MB); naive subgraph (under ts-node): ${mb(naive.peakRssMb())}; bench process (simulator + load tool): ${Math.round(process.memoryUsage().rss / 1048576)} MB now`);
 
-  clearInterval(sampler);
   await bare.close();
   await app.close();
   await naive.close();

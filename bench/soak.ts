@@ -1,6 +1,6 @@
 import autocannon, { type Request } from 'autocannon';
 import { startSimulator } from '../src/simulator/server';
-import { appOn, rssMb } from './common';
+import { spawnSubgraph } from './subgraph-process';
 
 /**
  * `npm run bench:soak`: a mixed GraphQL load for SOAK_SECONDS (60) with a 5% simulator fault rate (HTML pages,
@@ -13,9 +13,7 @@ const KEYS = 20;
 
 async function main(): Promise<void> {
   const sim = await startSimulator({ faults: { latencyMs: 20, maxConcurrent: 32, errorRate: RATE, seed: 7 }, sessionTimeoutMs: 0 });
-  const app = await appOn(sim, { ZB_BREAKER_VOLUME: '50' });
-  let peak = rssMb();
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 250);
+  const app = await spawnSubgraph({ erpUrl: sim.url, mode: 'product', env: { ZB_BREAKER_VOLUME: '50' } });
   const codes = new Map<string, number>();
   const outcomes = new Map<string, number>();
   const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
@@ -47,7 +45,6 @@ async function main(): Promise<void> {
     })),
   ];
   const result = await autocannon({ url: app.url, headers: { 'content-type': 'application/json' }, connections: 32, duration: SECONDS, requests });
-  clearInterval(sampler);
 
   const saves = new Map<string, number>();
   for (const c of sim.calls.of('process')) count(saves, c.datas.info1 ?? '?');
@@ -58,7 +55,7 @@ async function main(): Promise<void> {
   console.log(`handleService outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   console.log(`saves received per idempotency key: ${JSON.stringify([...new Set(saves.values())])} over ${saves.size} keys (must be [1])`);
   console.log(`ERP calls ${sim.calls.count()}, faults injected ${sim.calls.all().filter((c) => c.fault).length}`);
-  console.log(`peak RSS (simulator + subgraph + load tool in one process): ${peak} MB`);
+  console.log(`peak RSS (VmHWM) of the subgraph process: ${app.peakRssMb() ?? 'n/a'} MB (target < 200 MB)`);
   await app.close();
   await sim.close();
 }

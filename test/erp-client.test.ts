@@ -1,5 +1,5 @@
 import { createErpStack, type ErpStack, type ErpStackOptions } from '../src/erp/stack';
-import { ErpAuthError, ErpBadResponseError, ErpCircuitOpenError, ErpHttpStatusError, ErpScriptError, ErpSessionError, ErpSocketError } from '../src/erp/errors';
+import { ErpAuthError, ErpBadResponseError, ErpCircuitOpenError, ErpClosedError, ErpHttpStatusError, ErpScriptError, ErpSessionError, ErpSocketError } from '../src/erp/errors';
 import { ForwardedSession, ServiceAccountSession } from '../src/erp/layers/session';
 import type { CallContext } from '../src/erp/client';
 import { startSimulator, type Simulator } from '../src/simulator/server';
@@ -245,5 +245,46 @@ describe('coalescing', () => {
       process.off('unhandledRejection', onUnhandled);
       await s.close();
     }
+  });
+});
+
+describe('abandoned callers and shutdown', () => {
+  // Regression (bench run, issue 5): resolvers of a request whose client had disconnected kept asking for fields; the
+  // calls went through the breaker, and once close() had shut it down they failed with opossum's untyped ESHUTDOWN,
+  // logged as "unexpected error".
+  it('a read whose caller already gave up is refused before it is sent (coalescing off, so nothing above checks)', async () => {
+    const attempts: string[] = [];
+    const s = createErpStack(options(), { attempt: (call) => attempts.push(call.endpoint) });
+    await s.client.list({ auth: s.serviceSession! }, []);
+    sim.calls.clear();
+    attempts.length = 0;
+    const gone = { auth: s.serviceSession!, signal: AbortSignal.abort() };
+    await expect(s.client.detail(gone, '1001')).rejects.toEqual(expect.objectContaining({ code: 'ERP_ABORTED', mayHaveReachedErp: false }));
+    await expect(s.client.list(gone, [])).rejects.toEqual(expect.objectContaining({ code: 'ERP_ABORTED', mayHaveReachedErp: false }));
+    // Not an attempt on the wire either: the breaker and the limiter never saw them.
+    expect(attempts).toEqual([]);
+    expect(sim.calls.count()).toBe(0);
+    await s.close();
+  });
+
+  it('after close every call fails with ERP_CLIENT_CLOSED and nothing is sent', async () => {
+    await stack.client.list(ctx(), []);
+    sim.calls.clear();
+    await stack.close();
+    await expect(stack.client.detail(ctx(), '1001')).rejects.toBeInstanceOf(ErpClosedError);
+    await expect(stack.client.process(ctx(), [{ id: 'ord', val: '1001' }])).rejects.toEqual(expect.objectContaining({ code: 'ERP_CLIENT_CLOSED', mayHaveReachedErp: false }));
+    expect(sim.calls.count()).toBe(0);
+  });
+
+  it('a read retrying when close() is called ends as ERP_CLIENT_CLOSED, not an untyped breaker error', async () => {
+    const s: ErpStack = createErpStack(options({ retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1, random: () => 0 } }), {
+      // Closing exactly between the failed attempt and the retry.
+      retry: () => void s.close(),
+    });
+    await s.client.list({ auth: s.serviceSession! }, []);
+    sim.calls.clear();
+    sim.faults.inject({ kind: 'http500', endpoint: 'detail' });
+    await expect(s.client.detail({ auth: s.serviceSession! }, '1001')).rejects.toBeInstanceOf(ErpClosedError);
+    expect(sim.calls.count('detail')).toBe(1);
   });
 });

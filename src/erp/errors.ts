@@ -20,6 +20,7 @@ export const ErpErrorCode = {
   Busy: 'ERP_BUSY',
   CircuitOpen: 'ERP_CIRCUIT_OPEN',
   Aborted: 'ERP_ABORTED',
+  Closed: 'ERP_CLIENT_CLOSED',
 } as const;
 export type ErpErrorCode = (typeof ErpErrorCode)[keyof typeof ErpErrorCode];
 
@@ -165,6 +166,13 @@ export class ErpAbortedError extends ErpError {
   ) {
     super(message);
   }
+}
+
+/** The client is shutting down: the call was not sent. */
+export class ErpClosedError extends ErpError {
+  readonly code = ErpErrorCode.Closed;
+  readonly retryable = false;
+  readonly mayHaveReachedErp = false;
 }
 
 export function isErpError(e: unknown): e is ErpError {

@@ -2,6 +2,7 @@ import { compose, type Layer, type Send } from './call';
 import { DEFAULT_PATHS, ErpClient, type ErpPaths } from './client';
 import { circuitBreaker, type Breaker, type BreakerOptions } from './layers/breaker';
 import { coalesce } from './layers/coalesce';
+import { gate } from './layers/gate';
 import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
 import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
@@ -31,7 +32,8 @@ export interface ErpStack {
 
 /**
  * The client's layers, outermost first:
- *   [outer layers, e.g. cache] -> coalesce -> session (relogin once) -> retry -> breaker -> limiter -> observe -> transport
+ *   [outer layers, e.g. cache] -> coalesce -> session (relogin once) -> gate -> retry -> breaker -> limiter -> observe
+ *   -> transport
  * Retry sits above the breaker and the limiter so that every attempt is counted and queued on its own; logins enter
  * below the session layer and share the same resilience.
  */
@@ -39,7 +41,9 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
   const transport = new ErpTransport(options.transport);
   const breaker = circuitBreaker(options.breaker, observer);
   const limiter = concurrencyLimit(options.limiter, observer);
-  const wire: Send = compose(retry(options.retry, observer), breaker.layer, limiter, observeAttempts(observer))(transport.send);
+  const front = gate();
+  let closing: Promise<void> | undefined;
+  const wire: Send = compose(front.layer, retry(options.retry, observer), breaker.layer, limiter, observeAttempts(observer))(transport.send);
   const paths = { ...DEFAULT_PATHS, ...options.paths };
   const serviceSession = options.credentials ? new ServiceAccountSession(wire, options.credentials, paths.login, observer) : undefined;
   const top: Send = compose(...(options.outerLayers ?? []), ...(options.coalesce ? [coalesce(observer)] : []), withSession())(wire);
@@ -47,9 +51,12 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
     client: new ErpClient(top, paths),
     serviceSession,
     breaker,
-    close: async () => {
-      breaker.shutdown();
-      await transport.close();
-    },
+    close: () =>
+      (closing ??= (async () => {
+        // New calls are refused first; calls already on the wire finish (the pool closes gracefully).
+        front.close();
+        breaker.shutdown();
+        await transport.close();
+      })()),
   };
 }

@@ -1,6 +1,6 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import { readEnvelope, parseReplyText } from './decode';
-import { ErpAbortedError, ErpBadResponseError, ErpConnectError, ErpError, ErpHttpStatusError, ErpSocketError, ErpTimeoutError } from './errors';
+import { ErpAbortedError, ErpBadResponseError, ErpClosedError, ErpConnectError, ErpError, ErpHttpStatusError, ErpSocketError, ErpTimeoutError } from './errors';
 import type { ErpCall, Send } from './call';
 
 export interface TransportOptions {
@@ -71,6 +71,8 @@ export class ErpTransport {
     const code = errorCode(e);
     if (total.aborted) return tag(new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { cause: e }), call);
     if (call.signal?.aborted) return tag(new ErpAbortedError('ERP call abandoned by its caller', true), call);
+    // close() refuses new requests but lets those in flight finish: a refused one was never sent.
+    if (e instanceof undiciErrors.ClientClosedError) return tag(new ErpClosedError('ERP client is closed: call not sent', { cause: e }), call);
     if (CONNECT_CODES.has(code)) return tag(new ErpConnectError(`cannot connect to the ERP (${code})`, { cause: e }), call);
     if (e instanceof undiciErrors.HeadersTimeoutError) return tag(new ErpTimeoutError('ERP sent no reply headers in time', 'headers', { cause: e }), call);
     if (e instanceof undiciErrors.BodyTimeoutError) return tag(new ErpTimeoutError('ERP reply body stalled', 'body', { cause: e }), call);

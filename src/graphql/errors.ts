@@ -53,6 +53,8 @@ function fromErp(e: ErpError): { code: ErrorCode; message: string } {
       return { code: ErrorCode.Forbidden, message: 'The ERP refused to show this record.' };
     case ErpErrorCode.Busy:
       return { code: ErrorCode.UpstreamBusy, message: 'Too many ERP calls are waiting; try again shortly.' };
+    case ErpErrorCode.Closed:
+      return { code: ErrorCode.UpstreamUnavailable, message: 'The service is shutting down; try again.' };
   }
 }
 

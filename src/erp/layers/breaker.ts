@@ -1,6 +1,6 @@
 import CircuitBreaker from 'opossum';
 import type { ErpCall, Layer, Send } from '../call';
-import { ErpCircuitOpenError, ErpErrorCode, isErpError, type ErpError } from '../errors';
+import { ErpCircuitOpenError, ErpClosedError, ErpErrorCode, isErpError, type ErpError } from '../errors';
 import type { ErpObserver } from '../observer';
 import type { ErpReply } from '../types';
 
@@ -32,6 +32,7 @@ function countsAgainstErp(e: ErpError): boolean {
     case ErpErrorCode.Busy:
     case ErpErrorCode.CircuitOpen:
     case ErpErrorCode.Aborted:
+    case ErpErrorCode.Closed:
       return false;
   }
 }
@@ -69,12 +70,18 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
         try {
           return await b.fire(call, next);
         } catch (e) {
-          if (!isErpError(e) && e instanceof Error && (e as { code?: string }).code === 'EOPENBREAKER') {
-            const err = new ErpCircuitOpenError('ERP circuit breaker is open: failing fast');
-            err.path = call.path;
-            throw err;
-          }
-          throw e;
+          if (isErpError(e) || !(e instanceof Error)) throw e;
+          const code = (e as { code?: string }).code;
+          // opossum's own refusals, as our named errors: open circuit, or a breaker already shut down by close().
+          const err =
+            code === 'EOPENBREAKER'
+              ? new ErpCircuitOpenError('ERP circuit breaker is open: failing fast')
+              : code === 'ESHUTDOWN'
+                ? new ErpClosedError('ERP client is closed: call not sent')
+                : undefined;
+          if (!err) throw e;
+          err.path = call.path;
+          throw err;
         }
       };
     },
