@@ -2,6 +2,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import { readEnvelope, parseReplyText } from './decode';
 import { ErpAbortedError, ErpBadResponseError, ErpClosedError, ErpConnectError, ErpError, ErpHttpStatusError, ErpSocketError, ErpTimeoutError } from './errors';
 import type { ErpCall, Send } from './call';
+import { deadline, type Deadline } from './deadline';
 
 export interface TransportOptions {
   baseUrl: string;
@@ -41,8 +42,7 @@ export class ErpTransport {
   }
 
   readonly send: Send = async (call) => {
-    const total = AbortSignal.timeout(this.options.totalTimeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, total]) : total;
+    const limit = deadline(this.options.totalTimeoutMs, call.signal);
     let text: string;
     let status: number;
     try {
@@ -51,12 +51,14 @@ export class ErpTransport {
         path: this.basePath + call.path,
         headers: { 'content-type': this.options.contentType, accept: 'application/json, text/html;q=0.5' },
         body: JSON.stringify({ session: call.session ?? '', cmdkey: call.cmdkey, datas: call.datas }),
-        signal,
+        signal: limit.signal,
       });
       status = res.statusCode;
       text = await res.body.text();
     } catch (e) {
-      throw this.classify(e, call, total);
+      throw this.classify(e, call, limit);
+    } finally {
+      limit.dispose();
     }
     if (status !== 200) throw tag(new ErpHttpStatusError(status), call);
     try {
@@ -67,9 +69,9 @@ export class ErpTransport {
     }
   };
 
-  private classify(e: unknown, call: ErpCall, total: AbortSignal): ErpError {
+  private classify(e: unknown, call: ErpCall, limit: Deadline): ErpError {
     const code = errorCode(e);
-    if (total.aborted) return tag(new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { cause: e }), call);
+    if (limit.timedOut) return tag(new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { cause: e }), call);
     if (call.signal?.aborted) return tag(new ErpAbortedError('ERP call abandoned by its caller', true), call);
     // close() refuses new requests but lets those in flight finish: a refused one was never sent.
     if (e instanceof undiciErrors.ClientClosedError) return tag(new ErpClosedError('ERP client is closed: call not sent', { cause: e }), call);

@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
@@ -17,6 +17,7 @@ import type { SessionSource } from '../erp/call';
 import type { CallContext } from '../erp/client';
 import { ForwardedSession, type Credentials } from '../erp/layers/session';
 import { readCache } from '../erp/layers/cache';
+import { deadline } from '../erp/deadline';
 import { createErpStack, type ErpStack } from '../erp/stack';
 import { erpStackOptions } from './erp-options';
 import type { GraphQLContext } from '../graphql/context';
@@ -134,6 +135,8 @@ export async function startApp(options: AppOptions): Promise<App> {
     plugins: [
       ...armor.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // The schema declares no cache hints (ERP data is live), so the per-field hint bookkeeping would be pure cost.
+      ApolloServerPluginCacheControlDisabled(),
       introspection ? ApolloServerPluginLandingPageLocalDefault({ embed: true }) : ApolloServerPluginLandingPageDisabled(),
       requestLogPlugin(logger, metrics),
     ],
@@ -188,9 +191,11 @@ export async function startApp(options: AppOptions): Promise<App> {
       search: new URL(req.url ?? '/', 'http://localhost').search,
       body,
     };
-    const gone = new AbortController();
+    // One signal for the request: the deadline, or the client going away. Released as soon as the response ends.
+    const limit = deadline(config.ZB_REQUEST_DEADLINE_MS);
     res.on('close', () => {
-      if (!res.writableFinished) gone.abort();
+      if (!res.writableFinished) limit.abort();
+      limit.dispose();
     });
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
@@ -198,7 +203,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         const auth = identityOf(req);
         const erp: CallContext = {
           auth,
-          signal: AbortSignal.any([gone.signal, AbortSignal.timeout(config.ZB_REQUEST_DEADLINE_MS)]),
+          signal: limit.signal,
           deadline: Date.now() + config.ZB_REQUEST_DEADLINE_MS,
           requestId,
         };
