@@ -3,6 +3,7 @@ import { ErpAuthError, ErpBadResponseError, ErpCircuitOpenError, ErpClosedError,
 import { ForwardedSession, ServiceAccountSession } from '../src/erp/layers/session';
 import type { CallContext } from '../src/erp/client';
 import { startSimulator, type Simulator } from '../src/simulator/server';
+import { until } from './helpers';
 
 /** The ERP client against the simulator over real HTTP. */
 let sim: Simulator;
@@ -192,10 +193,7 @@ describe('failures', () => {
       await expect(s.client.list({ auth }, [])).rejects.toThrow(ErpCircuitOpenError);
       expect(sim.calls.count()).toBe(0);
       // Wait for the breaker's own half-open event, not for a clock.
-      await new Promise<void>((resolve) => {
-        const poll = () => (s.breaker.state === 'halfOpen' ? resolve() : setImmediate(poll));
-        poll();
-      });
+      await until(() => s.breaker.state === 'halfOpen', 'the breaker half-opened');
       await s.client.list({ auth }, []);
       expect(s.breaker.state).toBe('closed');
       expect(states).toEqual(['open', 'halfOpen', 'close']);

@@ -74,3 +74,20 @@ export async function startStack(options: { sim?: SimulatorOptions; env?: Record
     },
   };
 }
+
+/**
+ * Resolves once `condition` holds, checking on every turn of the event loop: for states the simulator or the client
+ * reach by themselves (a call arrived, a breaker half-opened). Waits on the state, not on time; the bound only turns a
+ * condition that never comes into a failure instead of a spinning test.
+ */
+export function until(condition: () => boolean, what: string, boundMs = 5000): Promise<void> {
+  const give = Date.now() + boundMs;
+  return new Promise<void>((resolve, reject) => {
+    const poll = () => {
+      if (condition()) resolve();
+      else if (Date.now() > give) reject(new Error(`never reached: ${what}`));
+      else setImmediate(poll);
+    };
+    poll();
+  });
+}

@@ -1,4 +1,4 @@
-import { startStack } from './helpers';
+import { postJson, startStack, until } from './helpers';
 
 /** Process-wide bound on ERP calls, the per-request deadline, and retries through the GraphQL layer. */
 const LIST = '{ afterSaleServices(pageSize: 3) { items { id } } }';
@@ -9,14 +9,35 @@ it('a full call bound answers UPSTREAM_BUSY after the maximum queue wait', async
     s.sim.faults.inject({ kind: 'stall', endpoint: 'list' });
     const stalled = s.gql(LIST);
     // The stalled call holds the only slot once the simulator has it.
-    await new Promise<void>((resolve) => {
-      const poll = () => (s.sim.calls.count('list') === 1 ? resolve() : setImmediate(poll));
-      poll();
-    });
+    await until(() => s.sim.calls.count('list') === 1, 'the stalled list call reached the simulator');
     const busy = await s.gql('{ afterSaleServices(pageSize: 4) { items { id } } }');
     expect(busy.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BUSY');
     expect(s.sim.calls.count('list')).toBe(1);
     expect((await stalled).errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+  } finally {
+    await s.close();
+  }
+});
+
+it('beyond ZB_MAX_INFLIGHT_REQUESTS a request is refused at once with 503 SERVER_BUSY, and the slot is given back', async () => {
+  const s = await startStack({ env: { ZB_MAX_INFLIGHT_REQUESTS: '2', ZB_REQUEST_DEADLINE_MS: '300', ZB_RETRIES: '0' } });
+  try {
+    s.sim.faults.inject({ kind: 'stall', endpoint: 'list', times: 2 });
+    // Two different lists, so coalescing does not fold them into one ERP call.
+    const held = [s.gql(LIST), s.gql('{ afterSaleServices(pageSize: 4) { items { id } } }')];
+    await until(() => s.sim.calls.count('list') === 2, 'both stalled list calls reached the simulator');
+    const refused = await postJson(s.app.url, { query: LIST });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.json).toEqual({ errors: [{ message: expect.stringContaining('2 operations in flight'), extensions: { code: 'SERVER_BUSY' } }] });
+    // Refused before any work: no ERP call of its own.
+    expect(s.sim.calls.count('list')).toBe(2);
+    // The held operations end (at their deadline, as errors) and give their slots back.
+    for (const r of await Promise.all(held)) expect(r.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+    expect((await s.gql(LIST)).errors).toBeUndefined();
+    const metrics = await (await fetch(s.app.url.replace('/graphql', '/metrics'))).text();
+    expect(metrics).toMatch(/^zb_graphql_shed_total 1$/m);
+    expect(metrics).toMatch(/^zb_graphql_in_flight 0$/m);
   } finally {
     await s.close();
   }

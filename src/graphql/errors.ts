@@ -12,6 +12,7 @@ export const ErrorCode = {
   UpstreamBadResponse: 'UPSTREAM_BAD_RESPONSE',
   UpstreamError: 'UPSTREAM_ERROR',
   UpstreamBusy: 'UPSTREAM_BUSY',
+  ServerBusy: 'SERVER_BUSY',
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -240,11 +240,32 @@ export async function startApp(options: AppOptions): Promise<App> {
     }
   }
 
+  // Load shedding: every operation in execution holds its partial results, so the bound on operations is what keeps
+  // memory bounded when clients arrive faster than the ERP answers (queued ERP calls wait up to ZB_QUEUE_TIMEOUT_MS).
+  // Beyond it a request is refused at once, before its body is read, with a status a gateway or client can retry on.
+  let inFlight = 0;
+  async function admitted(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    if (inFlight >= config.ZB_MAX_INFLIGHT_REQUESTS) {
+      metrics.graphqlShed.inc();
+      const message = `The service is at its limit of ${config.ZB_MAX_INFLIGHT_REQUESTS} operations in flight; try again shortly.`;
+      sendJson(res, 503, requestErrorBody(message, ErrorCode.ServerBusy), { 'retry-after': '1' });
+      return;
+    }
+    inFlight++;
+    metrics.graphqlInFlight.set(inFlight);
+    try {
+      await graphql(req, res, requestId);
+    } finally {
+      inFlight--;
+      metrics.graphqlInFlight.set(inFlight);
+    }
+  }
+
   httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const requestId = requestIdOf(req);
     const path = (req.url ?? '/').split('?')[0];
     const route = async () => {
-      if (path === '/graphql') return graphql(req, res, requestId);
+      if (path === '/graphql') return admitted(req, res, requestId);
       if (req.method === 'GET' && path === '/health/live') return sendJson(res, 200, { status: 'ok' });
       if (req.method === 'GET' && path === '/health/ready') {
         const ok = await ready();

@@ -19,6 +19,8 @@ export function createMetrics() {
     cache: new Counter({ name: 'zb_erp_cache_total', help: 'ERP read cache lookups', labelNames: ['endpoint', 'result'], registers: r }),
     inFlight: new Gauge({ name: 'zb_erp_in_flight', help: 'ERP calls in flight', registers: r }),
     queued: new Gauge({ name: 'zb_erp_queued', help: 'ERP calls waiting for a slot', registers: r }),
+    graphqlInFlight: new Gauge({ name: 'zb_graphql_in_flight', help: 'GraphQL operations being executed', registers: r }),
+    graphqlShed: new Counter({ name: 'zb_graphql_shed_total', help: 'GraphQL requests refused with 503 SERVER_BUSY at ZB_MAX_INFLIGHT_REQUESTS', registers: r }),
     graphqlDuration: new Histogram({
       name: 'zb_graphql_request_duration_seconds', help: 'GraphQL request duration', labelNames: ['operation', 'status'], registers: r,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
