@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { startSimulator } from '../src/simulator/server';
 import { load, median } from './common';
-import { spawnSubgraph } from './subgraph-process';
+import { spawnSubgraph, startFlags } from './subgraph-process';
 
 /**
  * `npm run bench`: the subgraph against the simulator with a fixed added latency, side by side with the physical
@@ -52,6 +52,15 @@ async function main(): Promise<void> {
     print(`calls/op ${name}: subgraph ${await callsFor(app.url, body)}, naive ${await callsFor(naive.url, body)}`);
   }
 
+  // Peak RSS of the subgraph per phase: the kernel's high-water mark, read and restarted at each phase's end.
+  const peaks = new Map<string, number>();
+  const notePeak = (phase: string) => {
+    const v = app.peakRssMb();
+    if (v !== undefined) peaks.set(phase, Math.max(peaks.get(phase) ?? 0, v));
+    app.resetPeak();
+  };
+  notePeak('start-up + one op each');
+
   // (b) wall time of one operation vs the measured floor: a bare undici client making the same 21 calls.
   const bare = new Pool(sim.url, { connections: 64 });
   const post = async (path: string, datas: Array<{ id: string; val: string }>, cmdkey: string) => {
@@ -78,6 +87,7 @@ async function main(): Promise<void> {
     floors.push(await floorOnce());
     walls.push(await subgraphOnce());
   }
+  notePeak('(b) one op at a time');
   const nominal = LATENCY + Math.ceil(20 / C) * LATENCY;
   print(`(b) one op: subgraph median ${median(walls).toFixed(1)} ms, bare-undici floor ${median(floors).toFixed(1)} ms, nominal ${nominal} ms, ratio ${(median(walls) / median(floors)).toFixed(3)} (target <= 1.15)`);
 
@@ -92,6 +102,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, body, conns] of [['a', Q_LIST, 20], ['b', Q_DETAIL, 20], ['c', Q_ENTITIES, 20], ['d', Q_DETAIL, 100]] as const) {
       const s = await erpCallsPerOp(() => load(app.url, body, conns, SECONDS));
+      notePeak(`(${name})`);
       const n = await erpCallsPerOp(() => load(naive.url, body, conns, SECONDS));
       add(`${name} rps`, s.r.rps);
       add(`${name} p50`, s.r.p50);
@@ -110,16 +121,30 @@ async function main(): Promise<void> {
   // (e) pure overhead: latency 0, list of 20, vs direct list.asp from the same load tool.
   sim.faults.configure({ latencyMs: 0 });
   const listBody = { session, cmdkey: 'refresh', datas: [{ id: 'pagesize', val: '20' }] };
+  // 20 clients asking the same list: with coalescing (the default) concurrent ones share a list.asp call, so the
+  // product can beat the direct rate; the same app with ZB_COALESCE=false shows the per-operation overhead alone.
+  const uncoalesced = await spawnSubgraph({ erpUrl: sim.url, mode: 'product', env: { ZB_COALESCE: 'false', ZB_MAX_CONCURRENT_CALLS: '64', ZB_MAX_CONNECTIONS: '64' } });
   const overhead: number[] = [];
+  const rawOverhead: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const direct = await load(`${sim.url}/sysa/mobilephone/salesmanage/service/list.asp`, listBody, 20, SECONDS);
-    const ours = await load(app.url, Q_LIST, 20, SECONDS);
-    overhead.push(ours.rps / direct.rps);
-    print(`(e) round ${round + 1}: subgraph ${ours.rps.toFixed(0)} rps (p99 ${ours.p99} ms) vs direct list.asp ${direct.rps.toFixed(0)} rps: ${(ours.rps / direct.rps).toFixed(2)}x`);
+    const ours = await erpCallsPerOp(() => load(app.url, Q_LIST, 20, SECONDS));
+    notePeak('(e)');
+    const raw = await erpCallsPerOp(() => load(uncoalesced.url, Q_LIST, 20, SECONDS));
+    overhead.push(ours.r.rps / direct.rps);
+    rawOverhead.push(raw.r.rps / direct.rps);
+    print(
+      `(e) round ${round + 1}: direct list.asp ${direct.rps.toFixed(0)} rps; subgraph ${ours.r.rps.toFixed(0)} rps (p99 ${ours.r.p99} ms, ${ours.perOp.toFixed(2)} ERP calls/op): ${(ours.r.rps / direct.rps).toFixed(2)}x; ` +
+        `coalescing off ${raw.r.rps.toFixed(0)} rps (p99 ${raw.r.p99} ms, ${raw.perOp.toFixed(2)} calls/op): ${(raw.r.rps / direct.rps).toFixed(2)}x`,
+    );
   }
-  print(`(e) median ratio ${median(overhead).toFixed(2)}x (target >= 0.5)`);
+  print(`(e) median ratio ${median(overhead).toFixed(2)}x, coalescing off ${median(rawOverhead).toFixed(2)}x (target >= 0.5)`);
+  await uncoalesced.close();
   const mb = (v: number | undefined) => (v === undefined ? 'n/a (no /proc)' : `${v} MB`);
-  print(`peak RSS (VmHWM) of the subgraph process over all workloads: ${mb(app.peakRssMb())} (target < 200 MB); naive subgraph (under ts-node): ${mb(naive.peakRssMb())}; bench process (simulator + load tool): ${Math.round(process.memoryUsage().rss / 1048576)} MB now`);
+  const phases = [...peaks].map(([phase, v]) => `${phase} ${v}`).join(', ');
+  const worst = peaks.size ? `${Math.max(...peaks.values())} MB` : 'n/a (no /proc)';
+  print(`peak RSS of the subgraph process (VmHWM, node ${startFlags().join(' ')}) by phase, MB: ${phases}; max ${worst} (target < 200 MB)`);
+  print(`for comparison: naive subgraph (under ts-node) ${mb(naive.peakRssMb())}; bench process (simulator + load tool) ${Math.round(process.memoryUsage().rss / 1048576)} MB now`);
 
   await bare.close();
   await app.close();

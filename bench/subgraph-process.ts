@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -13,6 +13,8 @@ export interface SubgraphProcess {
   readonly pid: number;
   /** The kernel's high-water mark of resident memory (VmHWM), in MB: the true peak, not a sample. */
   peakRssMb(): number | undefined;
+  /** Starts a new high-water mark (Linux `clear_refs` 5), so each workload's peak can be read on its own. */
+  resetPeak(): void;
   close(): Promise<void>;
 }
 
@@ -20,9 +22,19 @@ export interface SpawnOptions {
   erpUrl: string;
   mode: 'product' | 'naive';
   env?: Record<string, string>;
+  /** Node flags for the child; the product defaults to the flags of `npm start`. */
+  execArgv?: string[];
 }
 
 const ROOT = join(__dirname, '..');
+
+/** The node flags `npm start` runs the product with (package.json), so the bench measures what ships. */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] !== 'node') throw new Error(`cannot read node flags from the start script '${pkg.scripts.start}'`);
+  return words.slice(1).filter((w) => w.startsWith('--'));
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -78,7 +90,7 @@ export async function spawnSubgraph(options: SpawnOptions): Promise<SubgraphProc
   };
   const child =
     options.mode === 'product'
-      ? fork(join(ROOT, 'dist', 'main.js'), [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      ? fork(join(ROOT, 'dist', 'main.js'), [], { env, execArgv: options.execArgv ?? startFlags(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       : fork(join(ROOT, 'bench', 'naive-subgraph.ts'), [], { env, execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const base = `http://127.0.0.1:${port}`;
   await waitReady(child, base, 30000);
@@ -87,6 +99,13 @@ export async function spawnSubgraph(options: SpawnOptions): Promise<SubgraphProc
     url: `${base}/graphql`,
     pid,
     peakRssMb: () => statusMb(pid, 'VmHWM'),
+    resetPeak: () => {
+      try {
+        writeFileSync(`/proc/${pid}/clear_refs`, '5');
+      } catch {
+        // Not Linux, or not allowed: the peak then covers everything since start.
+      }
+    },
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
