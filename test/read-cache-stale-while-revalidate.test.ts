@@ -1,12 +1,11 @@
 import type { ErpCall, Send } from '../src/erp/call';
-import { readCache } from '../src/erp/layers/cache';
+import { MemoryReadCacheStore, readCache } from '../src/erp/layers/cache';
 import type { ErpReply } from '../src/erp/types';
 
 /**
  * The read cache's stale-while-revalidate window (ZB_CACHE_STALE_MS), on the layer itself with a hand-driven clock
  * and an upstream whose answers the test releases one by one, so every step is deterministic.
  */
-const PATHS = { list: '/list.asp', detail: '/add.asp' };
 const TTL = 1000;
 const STALE = 5000;
 
@@ -25,7 +24,7 @@ function upstream() {
 const reply = (v: string): ErpReply => ({ header: { status: 0, message: '' }, body: { v } });
 const detail = (ord: string, extra: Partial<ErpCall> = {}): ErpCall => ({
   endpoint: 'detail',
-  path: PATHS.detail,
+  path: '/add.asp',
   kind: 'read',
   cmdkey: '',
   datas: [{ id: 'ord', val: ord }],
@@ -38,7 +37,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 function setUp() {
   let now = 1_000_000;
   const events: string[] = [];
-  const cache = readCache({ ttlMs: TTL, staleMs: STALE, maxEntries: 100, now: () => now }, { cache: (_call, result) => events.push(result) });
+  const cache = readCache({ ttlMs: TTL, staleMs: STALE, now: () => now }, { cache: (_call, result) => events.push(result) }, new MemoryReadCacheStore(100, () => now));
   const up = upstream();
   const send = cache.layer(up.send);
   // Fills the cache with answer `v` for ord 1 at the current time.
@@ -115,7 +114,7 @@ it('a refresh that started before a save is not stored after it', async () => {
   await t.prime('v1');
   t.advance(TTL + 1);
   await t.send(detail('1'));
-  t.cache.invalidateService('1', PATHS);
+  await t.cache.invalidateService('1');
   // The answer read before the save arrives after it: storing it would serve pre-save data as fresh.
   t.up.pending.shift()!.resolve(reply('before-save'));
   await settle();

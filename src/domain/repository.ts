@@ -18,7 +18,7 @@ export class AfterSaleRepository {
     private readonly client: ErpClient,
     private readonly mapper: ServiceMapper,
     private readonly rules: OutcomeRules,
-    private readonly hooks: { afterSave?(id: string): void } = {},
+    private readonly hooks: { afterSave?(id: string): void | Promise<void> } = {},
   ) {}
 
   async list(ctx: CallContext, query: ServiceListQuery): Promise<ServicePage> {
@@ -61,7 +61,7 @@ export class AfterSaleRepository {
       text = (await this.client.process(ctx, handleDatas(input))).text;
     } catch (e) {
       if (isErpError(e) && e.mayHaveReachedErp) {
-        this.hooks.afterSave?.(input.id.trim());
+        await this.afterSave(input.id);
         return {
           outcome: 'UNKNOWN',
           message: `The ERP did not confirm the save (${e.code}); it may or may not have been stored. Check the service before trying again.`,
@@ -71,8 +71,8 @@ export class AfterSaleRepository {
       }
       throw e;
     }
-    // Whatever the ERP said, cached reads of this service may now be stale.
-    this.hooks.afterSave?.(input.id.trim());
+    // Whatever the ERP said, cached reads of this service may now be stale; the confirming re-read below must miss.
+    await this.afterSave(input.id);
     if (!this.rules.saveSuccess.test(text)) {
       return { outcome: 'REJECTED', message: text, userErrors: rejectionErrors(text), service: null };
     }
@@ -88,5 +88,13 @@ export class AfterSaleRepository {
       return { outcome: 'UNKNOWN', message: `${text} (the ERP reported success, but the re-read service does not show the change)`, userErrors: [], service };
     }
     return { outcome: 'SAVED', message: text, userErrors: [], service };
+  }
+
+  private async afterSave(id: string): Promise<void> {
+    try {
+      await this.hooks.afterSave?.(id.trim());
+    } catch {
+      // The save's outcome stands whatever the hook does; a cache that failed to drop entries ages them out by TTL.
+    }
   }
 }

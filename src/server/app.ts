@@ -16,7 +16,7 @@ import { AfterSaleRepository } from '../domain/repository';
 import type { SessionSource } from '../erp/call';
 import type { CallContext } from '../erp/client';
 import { ForwardedSession, type Credentials } from '../erp/layers/session';
-import { readCache } from '../erp/layers/cache';
+import { MemoryReadCacheStore, readCache } from '../erp/layers/cache';
 import { deadline } from '../erp/deadline';
 import { createErpStack, type ErpStack } from '../erp/stack';
 import { erpStackOptions } from './erp-options';
@@ -97,14 +97,14 @@ export async function startApp(options: AppOptions): Promise<App> {
   const metrics = createMetrics();
   const observer = erpObserver(logger, metrics);
   const cache = config.ZB_CACHE_TTL_MS > 0
-    ? readCache({ ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS, maxEntries: config.ZB_CACHE_MAX_ENTRIES }, observer)
+    ? readCache({ ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS }, observer, new MemoryReadCacheStore(config.ZB_CACHE_MAX_ENTRIES))
     : undefined;
   const stack = createErpStack(erpStackOptions(config, options.erpBaseUrl, options.credentials, cache ? [cache.layer] : []), observer);
   const mapper = new ServiceMapper(options.fieldMap ?? loadFieldMap(config.ZB_FIELD_MAP), config.ZB_TIMEZONE);
   const repository = new AfterSaleRepository(stack.client, mapper, {
     saveSuccess: new RegExp(config.ZB_SAVE_SUCCESS_PATTERN),
     notFound: new RegExp(config.ZB_NOT_FOUND_PATTERN),
-  }, cache ? { afterSave: (id) => cache.invalidateService(id, stack.client.paths) } : undefined);
+  }, cache ? { afterSave: (id) => cache.invalidateService(id) } : undefined);
   const handler = new IdempotentHandler(repository, new MemoryIdempotencyStore({ ttlMs: config.ZB_IDEMPOTENCY_TTL_MS, maxKeys: config.ZB_IDEMPOTENCY_MAX_KEYS }));
 
   const production = config.NODE_ENV === 'production';
