@@ -15,12 +15,14 @@ async function main(): Promise<void> {
   const sim = await startSimulator({ faults: { latencyMs: 20, maxConcurrent: 32, errorRate: RATE, seed: 7 }, sessionTimeoutMs: 0 });
   const app = await spawnSubgraph({ erpUrl: sim.url, mode: 'product', env: { ZB_BREAKER_VOLUME: '50' } });
   const codes = new Map<string, number>();
+  let failedResponses = 0;
   const outcomes = new Map<string, number>();
   const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const onResponse = (_status: number, body: string) => {
     try {
       const json = JSON.parse(body) as { errors?: Array<{ extensions?: { code?: string } }>; data?: { handleService?: { outcome: string } } };
       for (const e of json.errors ?? []) count(codes, e.extensions?.code ?? 'NONE');
+      if (json.errors?.length) failedResponses++;
       if (json.data?.handleService) count(outcomes, json.data.handleService.outcome);
     } catch {
       count(codes, 'UNPARSEABLE');
@@ -51,7 +53,7 @@ async function main(): Promise<void> {
   console.log(`soak ${SECONDS}s, fault rate ${RATE * 100}%, 32 connections, ERP latency 20 ms`);
   console.log(`requests ${result.requests.total} (${result.requests.average.toFixed(0)}/s), non-2xx ${result.non2xx}, transport errors ${result.errors}, timeouts ${result.timeouts}`);
   console.log(`latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
-  console.log(`GraphQL errors by code: ${JSON.stringify(Object.fromEntries(codes))}`);
+  console.log(`GraphQL errors by code: ${JSON.stringify(Object.fromEntries(codes))}, in ${failedResponses} responses`);
   console.log(`handleService outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   console.log(`saves received per idempotency key: ${JSON.stringify([...new Set(saves.values())])} over ${saves.size} keys (must be [1])`);
   console.log(`ERP calls ${sim.calls.count()}, faults injected ${sim.calls.all().filter((c) => c.fault).length}`);
