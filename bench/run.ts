@@ -133,11 +133,13 @@ async function main(): Promise<void> {
     const ours = await erpCallsPerOp(() => load(app.url, Q_LIST, 20, SECONDS));
     notePeak('(e)');
     const raw = await erpCallsPerOp(() => load(uncoalesced.url, Q_LIST, 20, SECONDS));
+    const naiveE = await load(naive.url, Q_LIST, 20, SECONDS);
     overhead.push(ours.r.rps / direct.rps);
     rawOverhead.push(raw.r.rps / direct.rps);
     print(
       `(e) round ${round + 1}: direct list.asp ${direct.rps.toFixed(0)} rps; subgraph ${ours.r.rps.toFixed(0)} rps (p99 ${ours.r.p99} ms, ${ours.perOp.toFixed(2)} ERP calls/op): ${(ours.r.rps / direct.rps).toFixed(2)}x; ` +
-        `coalescing off ${raw.r.rps.toFixed(0)} rps (p99 ${raw.r.p99} ms, ${raw.perOp.toFixed(2)} calls/op): ${(raw.r.rps / direct.rps).toFixed(2)}x`,
+        `coalescing off ${raw.r.rps.toFixed(0)} rps (p99 ${raw.r.p99} ms, ${raw.perOp.toFixed(2)} calls/op): ${(raw.r.rps / direct.rps).toFixed(2)}x; ` +
+        `naive ${naiveE.rps.toFixed(0)} rps: ${(naiveE.rps / direct.rps).toFixed(2)}x`,
     );
   }
   print(`(e) median ratio ${median(overhead).toFixed(2)}x, coalescing off ${median(rawOverhead).toFixed(2)}x (target >= 0.5)`);
