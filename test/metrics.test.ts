@@ -20,7 +20,7 @@ it('counts ERP calls, their latency, coalesced reads and cache results', async (
   t.sim.calls.clear();
   const LIST = 'query Recent { afterSaleServices(pageSize: 3) { items { id title } } }';
   // Hold the first list call in the simulator long enough for an identical one to find it in flight.
-  t.sim.faults.configure({ latencyMs: 300 });
+  t.sim.faults.configure({ latencyMs: 500 });
   const first = t.gql(LIST);
   await until(() => t.sim.calls.count('list') === 1, 'the first list call reached the simulator');
   const second = t.gql(LIST);

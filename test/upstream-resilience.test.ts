@@ -20,7 +20,7 @@ it('a full call bound answers UPSTREAM_BUSY after the maximum queue wait', async
 });
 
 it('beyond ZB_MAX_INFLIGHT_REQUESTS a request is refused at once with 503 SERVER_BUSY, and the slot is given back', async () => {
-  const s = await startStack({ env: { ZB_MAX_INFLIGHT_REQUESTS: '2', ZB_REQUEST_DEADLINE_MS: '300', ZB_RETRIES: '0' } });
+  const s = await startStack({ env: { ZB_MAX_INFLIGHT_REQUESTS: '2', ZB_REQUEST_DEADLINE_MS: '1000', ZB_RETRIES: '0' } });
   try {
     s.sim.faults.inject({ kind: 'stall', endpoint: 'list', times: 2 });
     // Two different lists, so coalescing does not fold them into one ERP call.
