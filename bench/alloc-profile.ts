@@ -3,6 +3,7 @@ import { loadConfig } from '../src/config';
 import { createLogger } from '../src/server/logger';
 import { startApp } from '../src/server/app';
 import { startSimulator } from '../src/simulator/server';
+import { DEFAULT_SIMULATOR_PASSWORD, DEFAULT_SIMULATOR_USER } from '../src/simulator/users';
 
 /**
  * `npm run bench:alloc`: where the subgraph allocates, per GraphQL operation. V8's sampling heap profiler runs over
@@ -40,7 +41,7 @@ function table(totals: Map<string, number>, rows: number): string {
 async function main(): Promise<void> {
   const sim = await startSimulator({ sessionTimeoutMs: 0 });
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', ZB_LOG_LEVEL: 'error', ZB_MAX_COST: '100000' });
-  const app = await startApp({ config, erpBaseUrl: sim.url, credentials: { user: 'admin', password: 'zb-sim-admin', serialnum: 'alloc' }, logger: createLogger('error') });
+  const app = await startApp({ config, erpBaseUrl: sim.url, credentials: { user: DEFAULT_SIMULATOR_USER, password: DEFAULT_SIMULATOR_PASSWORD, serialnum: 'alloc' }, logger: createLogger('error') });
   const op = () => fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY }) }).then((r) => r.text());
   // Warm up first: lazy compilation and first-use caches are not per-operation costs.
   for (let i = 0; i < 50; i++) await op();

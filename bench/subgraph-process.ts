@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULT_SIMULATOR_PASSWORD, DEFAULT_SIMULATOR_USER } from '../src/simulator/users';
 
 /**
  * The subgraph under measurement runs in a process of its own, so its memory is its own: the simulator and the load
@@ -82,16 +83,17 @@ export async function spawnSubgraph(options: SpawnOptions): Promise<SubgraphProc
     HOST: '127.0.0.1',
     PORT: String(port),
     ZB_BASE_URL: options.erpUrl,
-    ZB_USER: 'admin',
-    ZB_PASSWORD: 'zb-sim-admin',
+    ZB_USER: DEFAULT_SIMULATOR_USER,
+    ZB_PASSWORD: DEFAULT_SIMULATOR_PASSWORD,
     ZB_LOG_LEVEL: 'error',
     ZB_MAX_COST: '100000',
     ...options.env,
   };
-  const child =
+  const [entry, execArgv] =
     options.mode === 'product'
-      ? fork(join(ROOT, 'dist', 'main.js'), [], { env, execArgv: options.execArgv ?? startFlags(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      : fork(join(ROOT, 'bench', 'naive-subgraph.ts'), [], { env, execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      ? [join(ROOT, 'dist', 'main.js'), options.execArgv ?? startFlags()]
+      : [join(ROOT, 'bench', 'naive-subgraph.ts'), ['-r', 'ts-node/register/transpile-only']];
+  const child = fork(entry, [], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const base = `http://127.0.0.1:${port}`;
   await waitReady(child, base, 30000);
   const pid = child.pid!;

@@ -66,9 +66,6 @@ describe('a store that answers with promises, as a shared one would', () => {
       this.inner.dropTagged(tags);
       return Promise.resolve();
     }
-    get size() {
-      return this.inner.size;
-    }
   }
 
   it('serves hits from it, fills it on a miss, and invalidates through it', async () => {
@@ -91,7 +88,6 @@ describe('a store that answers with promises, as a shared one would', () => {
       get: () => Promise.resolve(undefined),
       set: () => Promise.reject(new Error('store down')),
       dropTagged: () => Promise.resolve(),
-      size: 0,
     };
     const read = readCache({ ttlMs: 1000, staleMs: 0 }, {}, failing).layer(() => Promise.resolve(reply('fine')));
     await expect(read({ endpoint: 'list', path: '/list.asp', kind: 'read', cmdkey: 'refresh', datas: [] })).resolves.toEqual(reply('fine'));

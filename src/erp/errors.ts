@@ -173,6 +173,10 @@ export class ErpClosedError extends ErpError {
   readonly code = ErpErrorCode.Closed;
   readonly retryable = false;
   readonly mayHaveReachedErp = false;
+
+  constructor(options?: { cause?: unknown }) {
+    super('ERP client is closed: call not sent', options);
+  }
 }
 
 export function isErpError(e: unknown): e is ErpError {

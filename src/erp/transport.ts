@@ -74,7 +74,7 @@ export class ErpTransport {
     if (limit.timedOut) return tag(new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { cause: e }), call);
     if (call.signal?.aborted) return tag(new ErpAbortedError('ERP call abandoned by its caller', true), call);
     // close() refuses new requests but lets those in flight finish: a refused one was never sent.
-    if (e instanceof undiciErrors.ClientClosedError) return tag(new ErpClosedError('ERP client is closed: call not sent', { cause: e }), call);
+    if (e instanceof undiciErrors.ClientClosedError) return tag(new ErpClosedError({ cause: e }), call);
     if (CONNECT_CODES.has(code)) return tag(new ErpConnectError(`cannot connect to the ERP (${code})`, { cause: e }), call);
     if (e instanceof undiciErrors.HeadersTimeoutError) return tag(new ErpTimeoutError('ERP sent no reply headers in time', 'headers', { cause: e }), call);
     if (e instanceof undiciErrors.BodyTimeoutError) return tag(new ErpTimeoutError('ERP reply body stalled', 'body', { cause: e }), call);

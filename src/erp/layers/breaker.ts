@@ -77,7 +77,7 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
             code === 'EOPENBREAKER'
               ? new ErpCircuitOpenError('ERP circuit breaker is open: failing fast')
               : code === 'ESHUTDOWN'
-                ? new ErpClosedError('ERP client is closed: call not sent')
+                ? new ErpClosedError()
                 : undefined;
           if (!err) throw e;
           err.path = call.path;

@@ -32,7 +32,6 @@ export interface ReadCacheStore {
   set(key: string, entry: CachedReply): MaybePromise<void>;
   /** Drops every entry that carries any of `tags`, whoever's identity it is under. */
   dropTagged(tags: readonly string[]): MaybePromise<void>;
-  readonly size: number;
 }
 
 /** The default store: an LRU bounded by entry count, with a tag index so a save drops only what it touched. */
@@ -104,7 +103,7 @@ const isPromise = <T>(v: MaybePromise<T>): v is Promise<T> => typeof (v as Promi
  * A short-lived cache of read answers with stale-while-revalidate. Keys include the caller's identity, so no user is
  * ever served another user's answer.
  */
-export function readCache(options: CacheOptions, observer: ErpObserver = {}, store: ReadCacheStore = new MemoryReadCacheStore(1000, options.now)): ReadCache {
+export function readCache(options: CacheOptions, observer: ErpObserver, store: ReadCacheStore): ReadCache {
   const clock = options.now ?? Date.now;
   const refreshing = new Set<string>();
   // Bumped by every invalidation: an answer fetched before a save must not be stored after it. This guards this

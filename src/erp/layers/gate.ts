@@ -16,7 +16,7 @@ export function gate(): Gate {
   let closed = false;
   return {
     layer: (next) => (call) => {
-      if (closed) return Promise.reject(Object.assign(new ErpClosedError('ERP client is closed: call not sent'), { path: call.path }));
+      if (closed) return Promise.reject(Object.assign(new ErpClosedError(), { path: call.path }));
       if (call.signal?.aborted) return Promise.reject(Object.assign(new ErpAbortedError('ERP call abandoned by its caller before it was sent', false), { path: call.path }));
       return next(call);
     },
