@@ -39,8 +39,14 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ msg: 'shutting down', signal });
-    const force = setTimeout(() => process.exit(1), 10000);
+    logger.info({ msg: 'shutting down', signal, timeoutMs: config.ZB_SHUTDOWN_TIMEOUT_MS });
+    // Readiness turns 503 first; requests in flight (a save and its re-read can take 2 x ZB_TIMEOUT_MS) finish within
+    // ZB_SHUTDOWN_TIMEOUT_MS, and only then is the process forced out.
+    app.beginShutdown();
+    const force = setTimeout(() => {
+      logger.error({ msg: 'shutdown timed out: exiting with requests still in flight', timeoutMs: config.ZB_SHUTDOWN_TIMEOUT_MS });
+      process.exit(1);
+    }, config.ZB_SHUTDOWN_TIMEOUT_MS + 1000);
     force.unref();
     app
       .close()

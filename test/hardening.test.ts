@@ -83,11 +83,23 @@ describe('GraphQL limits and hostile input', () => {
     expect(syntax.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
   });
 
-  it('passes injection-like and huge text filters to the ERP unchanged, as data', async () => {
+  it('passes injection-like text filters up to the length limit to the ERP unchanged, as data', async () => {
     const evil = "'; exec xp_cmdshell 'dir';-- <script>alert(1)</script> %' OR '1'='1";
-    const r = await t.gql('query($f: AfterSaleServiceFilter) { afterSaleServices(filter: $f) { items { id } } }', { f: { title: evil, search: '长'.repeat(5000) } });
+    const r = await t.gql('query($f: AfterSaleServiceFilter) { afterSaleServices(filter: $f) { items { id } } }', { f: { title: evil, search: '长'.repeat(200) } });
     expect(r.errors).toBeUndefined();
-    expect(t.sim.calls.of('list')[0]!.datas).toEqual(expect.objectContaining({ title: evil, searchKey: '长'.repeat(5000) }));
+    expect(t.sim.calls.of('list')[0]!.datas).toEqual(expect.objectContaining({ title: evil, searchKey: '长'.repeat(200) }));
+  });
+
+  it('filter texts and id lists are bounded: longer ones are BAD_USER_INPUT before any ERP call, without echoing the input', async () => {
+    const q = 'query($f: AfterSaleServiceFilter) { afterSaleServices(filter: $f) { items { id } } }';
+    const text = await t.gql(q, { f: { search: '长'.repeat(201) } });
+    expect(text.errors?.[0]?.extensions).toEqual(expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'search' }));
+    const ids = await t.gql(q, { f: { urgencyIds: Array.from({ length: 101 }, (_, i) => String(i + 1)) } });
+    expect(ids.errors?.[0]?.extensions).toEqual(expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'urgencyIds' }));
+    const long = await t.gql('query($id: ID!) { afterSaleService(id: $id) { id } }', { id: '9'.repeat(60_000) });
+    expect(long.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(long.errors).length).toBeLessThan(1000);
+    expect(t.sim.calls.count()).toBe(0);
   });
 
   it('refuses GET queries without a CSRF preflight header', async () => {

@@ -80,10 +80,19 @@ export class FilterError extends Error {
 
 /** ERP ids are integers; the ERP splices them into SQL, so anything else is refused here, before any call. */
 const ERP_ID = /^\d{1,10}$/;
+/** Longest fuzzy filter text; the ERP matches with LIKE, and nobody types more into a search box. */
+export const MAX_FILTER_TEXT = 200;
+/** Most ids in one multi-select filter. */
+export const MAX_FILTER_IDS = 100;
+
+/** A client value quoted in an error message, cut short: an error must not echo a 60 KB input back. */
+function quote(value: string): string {
+  return value.length <= 24 ? `'${value}'` : `'${value.slice(0, 24)}...' (${value.length} characters)`;
+}
 
 export function checkErpId(field: string, id: string): string {
   const t = id.trim();
-  if (!ERP_ID.test(t)) throw new FilterError(field, `'${id}' is not an ERP id (a positive integer)`);
+  if (!ERP_ID.test(t)) throw new FilterError(field, `${quote(id)} is not an ERP id (a positive integer)`);
   return t;
 }
 
@@ -99,11 +108,14 @@ export function listDatas(query: ServiceListQuery, sortColumn: (field: ServiceSo
   for (const [key, id] of MULTI) {
     const list = f[key] as readonly string[] | null | undefined;
     if (!list || list.length === 0) continue;
+    if (list.length > MAX_FILTER_IDS) throw new FilterError(key, `at most ${MAX_FILTER_IDS} ids (got ${list.length})`);
     datas.push({ id, val: [...new Set(list.map((v) => checkErpId(key, v)))].join(',') });
   }
   for (const [key, id] of TEXT) {
     const text = f[key] as string | null | undefined;
-    if (text !== undefined && text !== null && text.trim() !== '') datas.push({ id, val: text });
+    if (text === undefined || text === null || text.trim() === '') continue;
+    if ([...text].length > MAX_FILTER_TEXT) throw new FilterError(key, `at most ${MAX_FILTER_TEXT} characters (got ${[...text].length})`);
+    datas.push({ id, val: text });
   }
   if (query.sort) {
     const col = sortColumn(query.sort.field);

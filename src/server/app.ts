@@ -1,21 +1,20 @@
-import { createHash, randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { GraphQLError } from 'graphql';
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { loadFieldMap, type FieldMap } from '../domain/field-map';
 import { IdempotentHandler, MemoryIdempotencyStore } from '../domain/idempotency';
 import { ServiceMapper } from '../domain/mapping';
 import { AfterSaleRepository } from '../domain/repository';
-import type { SessionSource } from '../erp/call';
 import type { CallContext } from '../erp/client';
-import { ForwardedSession, type Credentials } from '../erp/layers/session';
+import type { Credentials } from '../erp/layers/session';
 import { MemoryReadCacheStore, readCache } from '../erp/layers/cache';
 import { deadline } from '../erp/deadline';
 import { createErpStack, type ErpStack } from '../erp/stack';
@@ -24,11 +23,16 @@ import type { GraphQLContext } from '../graphql/context';
 import { ErrorCode } from '../graphql/errors';
 import { createServiceLoader } from '../graphql/loaders';
 import { buildSchema } from '../graphql/schema';
-import { formatError } from './errors';
+import { Admission, admissionPlugin, type Ticket } from './admission';
+import { documentCache, queryTextCache } from './document-cache';
+import { errorFormatter } from './errors';
+import { BodyTimeoutError, BodyTooLargeError, createHttpServer, readBody, requestErrorBody, sendJson } from './http';
+import { identityOf } from './identity';
 import { createLogger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { erpObserver } from './observer';
 import { requestLogPlugin } from './plugins';
+import { readiness } from './readiness';
 
 export interface AppOptions {
   config: Config;
@@ -50,39 +54,10 @@ export interface App {
   port: number;
   stack: ErpStack;
   metrics: Metrics;
+  /** Readiness turns 503 at once; requests in flight go on. Called first on SIGTERM. */
+  beginShutdown(): void;
+  /** Stops taking connections, lets requests in flight finish (up to ZB_SHUTDOWN_TIMEOUT_MS), closes the ERP client. */
   close(): Promise<void>;
-}
-
-const SESSION_HEADER = 'x-zb-session';
-
-class BodyTooLargeError extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new BodyTooLargeError());
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function requestErrorBody(message: string, code: string) {
-  return { errors: [{ message, extensions: { code } }] };
 }
 
 /** A client-sent request id is echoed only when it is short and plain; otherwise we make one. */
@@ -91,6 +66,7 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
 }
 
+/** The composition root: ERP client, domain, GraphQL server and the HTTP routes, wired from the configuration. */
 export async function startApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.ZB_LOG_LEVEL);
@@ -105,10 +81,15 @@ export async function startApp(options: AppOptions): Promise<App> {
     saveSuccess: new RegExp(config.ZB_SAVE_SUCCESS_PATTERN),
     notFound: new RegExp(config.ZB_NOT_FOUND_PATTERN),
   }, cache ? { afterSave: (id) => cache.invalidateService(id) } : undefined);
-  const handler = new IdempotentHandler(repository, new MemoryIdempotencyStore({ ttlMs: config.ZB_IDEMPOTENCY_TTL_MS, maxKeys: config.ZB_IDEMPOTENCY_MAX_KEYS }));
+  const handler = new IdempotentHandler(repository, new MemoryIdempotencyStore({
+    ttlMs: config.ZB_IDEMPOTENCY_TTL_MS,
+    maxKeys: config.ZB_IDEMPOTENCY_MAX_KEYS,
+    maxBytes: config.ZB_IDEMPOTENCY_MAX_BYTES,
+    maxPending: config.ZB_MAX_INFLIGHT_REQUESTS,
+  }));
 
   const production = config.NODE_ENV === 'production';
-  const introspection = config.ZB_INTROSPECTION ?? !production;
+  const introspection = config.ZB_INTROSPECTION;
   const armor = new ApolloArmor({
     maxDepth: { n: config.ZB_MAX_DEPTH, ignoreIntrospection: true },
     maxAliases: { n: config.ZB_MAX_ALIASES },
@@ -120,7 +101,32 @@ export async function startApp(options: AppOptions): Promise<App> {
     blockFieldSuggestion: { enabled: production },
   }).protect();
 
-  const httpServer = http.createServer();
+  const admission = new Admission(
+    {
+      maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS,
+      budgetBytes: config.ZB_INFLIGHT_BUDGET_BYTES,
+      maxErpCalls: config.ZB_MAX_ERP_CALLS_PER_OPERATION,
+      maxItems: config.ZB_MAX_ITEMS_PER_OPERATION,
+      maxRepresentations: config.ZB_MAX_REPRESENTATIONS,
+    },
+    (operations, bytes) => {
+      metrics.graphqlInFlight.set(operations);
+      metrics.graphqlBudgetBytes.set(bytes);
+    },
+  );
+  const estimateRules = {
+    onListRow: (field: Parameters<ServiceMapper['listColumn']>[0]) => mapper.listColumn(field) !== undefined,
+    defaultPageSize: 20,
+  };
+
+  const httpServer = createHttpServer({
+    bodyLimitBytes: config.ZB_BODY_LIMIT_BYTES,
+    bodyTimeoutMs: config.ZB_BODY_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.ZB_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: config.ZB_MAX_CLIENT_CONNECTIONS,
+    longestRequestMs: Math.max(config.ZB_REQUEST_DEADLINE_MS, 2 * config.ZB_TIMEOUT_MS),
+  });
+  const documentBytes = config.ZB_DOCUMENT_CACHE_BYTES;
   const apollo = new ApolloServer<GraphQLContext>({
     schema: buildSchema(),
     logger: logger.child({ component: 'apollo' }),
@@ -129,58 +135,36 @@ export async function startApp(options: AppOptions): Promise<App> {
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
+    // Client-sent text retained across requests, bounded by the bytes it really keeps (document-cache.ts).
+    documentStore: documentBytes > 0 ? documentCache(documentBytes) : null,
+    cache: queryTextCache(Math.max(documentBytes, 64 * 1024)),
+    persistedQueries: documentBytes > 0 ? { cache: queryTextCache(documentBytes) } : false,
     validationRules: armor.validationRules,
     parseOptions: { maxTokens: config.ZB_MAX_TOKENS },
-    formatError,
+    formatError: errorFormatter({ hideSuggestions: production }),
     plugins: [
       ...armor.plugins,
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ZB_SHUTDOWN_TIMEOUT_MS }),
       // The schema declares no cache hints (ERP data is live), so the per-field hint bookkeeping would be pure cost.
       ApolloServerPluginCacheControlDisabled(),
       introspection ? ApolloServerPluginLandingPageLocalDefault({ embed: true }) : ApolloServerPluginLandingPageDisabled(),
+      admissionPlugin(
+        {
+          maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS,
+          budgetBytes: config.ZB_INFLIGHT_BUDGET_BYTES,
+          maxErpCalls: config.ZB_MAX_ERP_CALLS_PER_OPERATION,
+          maxItems: config.ZB_MAX_ITEMS_PER_OPERATION,
+          maxRepresentations: config.ZB_MAX_REPRESENTATIONS,
+        },
+        estimateRules,
+        metrics,
+      ),
       requestLogPlugin(logger, metrics),
     ],
   });
   await apollo.start();
 
-  function identityOf(req: IncomingMessage): SessionSource {
-    const forwarded = req.headers[SESSION_HEADER];
-    if (typeof forwarded === 'string' && forwarded.trim() !== '') {
-      const token = forwarded.trim();
-      // The identity key is a hash: caches and logs never hold the token.
-      return new ForwardedSession(token, createHash('sha256').update(token).digest('hex').slice(0, 24));
-    }
-    if (config.ZB_SESSION_HEADER_REQUIRED || !stack.serviceSession) {
-      throw new GraphQLError(`This endpoint requires the ${SESSION_HEADER} header (an ERP session token).`, {
-        extensions: { code: ErrorCode.Unauthenticated, http: { status: 401 } },
-      });
-    }
-    return stack.serviceSession;
-  }
-
-  async function graphql(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    let body: unknown;
-    if (req.method === 'POST') {
-      let text: string;
-      try {
-        text = await readBody(req, config.ZB_BODY_LIMIT_BYTES);
-      } catch (e) {
-        if (e instanceof BodyTooLargeError) {
-          sendJson(res, 413, requestErrorBody(`Request body exceeds ${config.ZB_BODY_LIMIT_BYTES} bytes`, 'BAD_REQUEST'), { connection: 'close' });
-          return;
-        }
-        throw e;
-      }
-      const type = String(req.headers['content-type'] ?? '');
-      if (type.includes('json')) {
-        try {
-          body = text === '' ? {} : JSON.parse(text);
-        } catch {
-          sendJson(res, 400, requestErrorBody('Request body is not valid JSON', 'BAD_REQUEST'));
-          return;
-        }
-      } else body = text;
-    }
+  async function execute(req: IncomingMessage, res: ServerResponse, requestId: string, body: unknown, ticket: Ticket): Promise<void> {
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
@@ -200,21 +184,27 @@ export async function startApp(options: AppOptions): Promise<App> {
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
       context: async () => {
-        const auth = identityOf(req);
+        const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession });
         const erp: CallContext = {
-          auth,
+          auth: identity.auth,
+          principal: identity.principal,
           signal: limit.signal,
           deadline: Date.now() + config.ZB_REQUEST_DEADLINE_MS,
           requestId,
         };
-        return {
+        const erpSlots = pLimit(config.ZB_DETAIL_CONCURRENCY);
+        const context: GraphQLContext = {
           requestId,
           erp,
+          ...(identity.refused ? { unauthenticated: identity.refused } : {}),
           repository,
           handler,
-          serviceLoader: createServiceLoader(repository, erp, config.ZB_DETAIL_CONCURRENCY, options.naiveDetailLoads ? { naive: true } : undefined),
+          erpSlots,
+          serviceLoader: createServiceLoader(repository, erp, erpSlots, options.naiveDetailLoads ? { naive: true } : undefined),
           maxPageSize: config.ZB_MAX_PAGE_SIZE,
+          reserve: (bytes) => ticket.reserve(bytes),
         };
+        return context;
       },
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -228,48 +218,66 @@ export async function startApp(options: AppOptions): Promise<App> {
     res.end();
   }
 
-  async function ready(): Promise<boolean> {
-    const session = stack.serviceSession;
-    if (!session) return stack.breaker.state !== 'open';
-    if (session.hasSession) return true;
-    try {
-      await session.login({ deadline: Date.now() + 3000 });
-      return true;
-    } catch {
-      return false;
+  /**
+   * The body is read before a slot is taken, within ZB_BODY_TIMEOUT_MS, so clients that trickle bytes hold no slot;
+   * then the request takes one of ZB_MAX_INFLIGHT_REQUESTS slots (503 when none is free) and, once its operation is
+   * known, reserves its estimated bytes (admission.ts).
+   */
+  async function graphql(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    let body: unknown;
+    if (req.method === 'POST') {
+      let text: string;
+      try {
+        text = await readBody(req, config.ZB_BODY_LIMIT_BYTES, config.ZB_BODY_TIMEOUT_MS);
+      } catch (e) {
+        if (e instanceof BodyTooLargeError) {
+          metrics.graphqlRefused.inc({ reason: 'body_too_large' });
+          sendJson(res, 413, requestErrorBody(`Request body exceeds ${config.ZB_BODY_LIMIT_BYTES} bytes`, 'BAD_REQUEST'), { connection: 'close' });
+          return;
+        }
+        if (e instanceof BodyTimeoutError) {
+          metrics.graphqlRefused.inc({ reason: 'body_timeout' });
+          sendJson(res, 408, requestErrorBody(`Request body not received within ${config.ZB_BODY_TIMEOUT_MS} ms`, 'BAD_REQUEST'), { connection: 'close' });
+          return;
+        }
+        throw e;
+      }
+      const type = String(req.headers['content-type'] ?? '');
+      if (type.includes('json')) {
+        try {
+          body = text === '' ? {} : JSON.parse(text);
+        } catch {
+          sendJson(res, 400, requestErrorBody('Request body is not valid JSON', 'BAD_REQUEST'));
+          return;
+        }
+      } else body = text;
     }
-  }
-
-  // Load shedding: every operation in execution holds its partial results, so the bound on operations is what keeps
-  // memory bounded when clients arrive faster than the ERP answers (queued ERP calls wait up to ZB_QUEUE_TIMEOUT_MS).
-  // Beyond it a request is refused at once, before its body is read, with a status a gateway or client can retry on.
-  let inFlight = 0;
-  async function admitted(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    if (inFlight >= config.ZB_MAX_INFLIGHT_REQUESTS) {
+    const ticket = admission.enter();
+    if (!ticket) {
       metrics.graphqlShed.inc();
       const message = `The service is at its limit of ${config.ZB_MAX_INFLIGHT_REQUESTS} operations in flight; try again shortly.`;
       sendJson(res, 503, requestErrorBody(message, ErrorCode.ServerBusy), { 'retry-after': '1' });
       return;
     }
-    inFlight++;
-    metrics.graphqlInFlight.set(inFlight);
     try {
-      await graphql(req, res, requestId);
+      await execute(req, res, requestId, body, ticket);
     } finally {
-      inFlight--;
-      metrics.graphqlInFlight.set(inFlight);
+      ticket.release();
     }
   }
+
+  let shuttingDown = false;
+  const ready = readiness({ stack, shuttingDown: () => shuttingDown });
 
   httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const requestId = requestIdOf(req);
     const path = (req.url ?? '/').split('?')[0];
     const route = async () => {
-      if (path === '/graphql') return admitted(req, res, requestId);
+      if (path === '/graphql') return graphql(req, res, requestId);
       if (req.method === 'GET' && path === '/health/live') return sendJson(res, 200, { status: 'ok' });
       if (req.method === 'GET' && path === '/health/ready') {
-        const ok = await ready();
-        return sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable', erp: ok ? 'ok' : 'no ERP session' });
+        const report = ready();
+        return sendJson(res, report.ready ? 200 : 503, report.body);
       }
       if (req.method === 'GET' && path === '/metrics') {
         const text = await metrics.registry.metrics();
@@ -294,16 +302,18 @@ export async function startApp(options: AppOptions): Promise<App> {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
 
   // Log in ahead of the first request, so readiness turns green and the first query pays no login.
-  if (stack.serviceSession) {
-    stack.serviceSession.login().catch((err: unknown) => logger.warn({ msg: 'initial ERP login failed', code: (err as { code?: string }).code }));
-  }
+  stack.serviceSession?.ensureLogin();
 
   return {
     url: `http://${host}:${port}/graphql`,
     port,
     stack,
     metrics,
+    beginShutdown: () => {
+      shuttingDown = true;
+    },
     close: async () => {
+      shuttingDown = true;
       await apollo.stop();
       await stack.close();
     },

@@ -20,7 +20,12 @@ export function createMetrics() {
     inFlight: new Gauge({ name: 'zb_erp_in_flight', help: 'ERP calls in flight', registers: r }),
     queued: new Gauge({ name: 'zb_erp_queued', help: 'ERP calls waiting for a slot', registers: r }),
     graphqlInFlight: new Gauge({ name: 'zb_graphql_in_flight', help: 'GraphQL operations being executed', registers: r }),
-    graphqlShed: new Counter({ name: 'zb_graphql_shed_total', help: 'GraphQL requests refused with 503 SERVER_BUSY at ZB_MAX_INFLIGHT_REQUESTS', registers: r }),
+    graphqlShed: new Counter({ name: 'zb_graphql_shed_total', help: 'GraphQL requests refused with 503 SERVER_BUSY (ZB_MAX_INFLIGHT_REQUESTS or ZB_INFLIGHT_BUDGET_BYTES)', registers: r }),
+    graphqlRefused: new Counter({
+      name: 'zb_graphql_refused_total', help: 'GraphQL requests refused before execution, by reason (cost, budget, unauthenticated, body_timeout, body_too_large)',
+      labelNames: ['reason'], registers: r,
+    }),
+    graphqlBudgetBytes: new Gauge({ name: 'zb_graphql_inflight_budget_bytes', help: 'Estimated bytes reserved by the operations executing (of ZB_INFLIGHT_BUDGET_BYTES)', registers: r }),
     graphqlDuration: new Histogram({
       name: 'zb_graphql_request_duration_seconds', help: 'GraphQL request duration', labelNames: ['operation', 'status'], registers: r,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],

@@ -2,21 +2,27 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from 'pino';
 import type { GraphQLContext } from '../graphql/context';
+import { clip } from './log-fields';
 import type { Metrics } from './metrics';
 
 /** Distinct operation names kept as metric labels; later names share `other`. */
 export const MAX_OPERATION_LABELS = 100;
+/** Longest operation name kept as a label value; longer names count under `other`. */
+export const MAX_OPERATION_LABEL_LENGTH = 64;
+/** Unexpected errors logged in full per request; the rest are counted in one line. */
+export const MAX_ERRORS_LOGGED = 5;
 
 /**
  * Operation names come from clients, and every distinct label value is a series the registry keeps for good: a
- * client sending a fresh name per request would grow memory without end. The first names seen keep their own series.
+ * client sending a fresh (or a 95 KB) name per request would grow memory without end. The first short names seen keep
+ * their own series; the registry then holds at most 100 x 64 characters of names.
  */
-function operationLabeler(max: number): (name: string | null | undefined) => string {
+export function operationLabeler(max: number, maxLength = MAX_OPERATION_LABEL_LENGTH): (name: string | null | undefined) => string {
   const seen = new Set<string>();
   return (name) => {
     if (!name) return 'anonymous';
     if (seen.has(name)) return name;
-    if (seen.size >= max) return 'other';
+    if (seen.size >= max || name.length > maxLength) return 'other';
     seen.add(name);
     return name;
   };
@@ -30,20 +36,30 @@ export function requestLogPlugin(logger: Logger, metrics: Metrics): ApolloServer
       const started = performance.now();
       return {
         async didEncounterErrors({ errors }) {
+          // A request can carry thousands of errors (one per representation or list item): log a few, count the rest.
+          let logged = 0;
+          let unlogged = 0;
           for (const error of errors) {
             const code = error.extensions?.code;
-            if (code === undefined || code === 'INTERNAL_SERVER_ERROR') {
-              const original = unwrapResolverError(error);
-              logger.error({ msg: 'unexpected error', requestId: contextValue.requestId, err: original, path: error.path });
+            if (code !== undefined && code !== 'INTERNAL_SERVER_ERROR') continue;
+            if (logged >= MAX_ERRORS_LOGGED) {
+              unlogged++;
+              continue;
             }
+            logged++;
+            logger.error({ msg: 'unexpected error', requestId: contextValue.requestId, err: unwrapResolverError(error), path: error.path?.slice(0, 8) });
           }
+          if (unlogged > 0) logger.error({ msg: 'more unexpected errors in this request', requestId: contextValue.requestId, count: unlogged });
         },
         async willSendResponse({ response, operationName, errors }) {
           const durationMs = performance.now() - started;
-          const codes = [...new Set((errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))];
+          const codes = [...new Set((errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))].slice(0, 10);
           const status = response.http.status ?? 200;
           metrics.graphqlDuration.observe({ operation: operationLabel(operationName), status: codes.length ? 'error' : 'ok' }, durationMs / 1000);
-          logger.info({ msg: 'graphql request', requestId: contextValue.requestId, operationName, status, durationMs: Math.round(durationMs), errorCodes: codes });
+          logger.info({
+            msg: 'graphql request', requestId: contextValue.requestId, operationName: clip(operationName), status, durationMs: Math.round(durationMs),
+            errorCodes: codes.map((c) => clip(c)),
+          });
         },
       };
     },

@@ -8,10 +8,14 @@ import { listQuery, type ListArgs } from './paging';
 /** The entities other subgraphs own; we add their after-sales services through the ERP's `datatype` + `ord`. */
 function relatedEntity(kind: RelationKind) {
   return {
-    __resolveReference: (ref: { id: string }) => ({ id: ref.id, name: null }),
+    // Representations were checked before execution (graphql/cost.ts): an integer id is accepted as its text.
+    __resolveReference: (ref: { id: string | number }) => ({ id: String(ref.id), name: null }),
     id: (e: EntityRef) => e.id,
     afterSaleServices: (e: EntityRef, args: ListArgs, ctx: GraphQLContext) =>
-      guarded(() => ctx.repository.list(ctx.erp, listQuery(args, ctx.maxPageSize, { kind, id: e.id }))),
+      guarded(() => {
+        const query = listQuery(args, ctx.maxPageSize, { kind, id: e.id });
+        return ctx.erpSlots(() => ctx.repository.list(ctx.erp, query));
+      }),
   };
 }
 

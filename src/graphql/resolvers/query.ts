@@ -4,6 +4,9 @@ import type { QueryResolvers } from '../generated/resolvers-types';
 import { listQuery } from './paging';
 
 export const Query: QueryResolvers<GraphQLContext> = {
-  afterSaleServices: (_root, args, ctx) => guarded(() => ctx.repository.list(ctx.erp, listQuery(args, ctx.maxPageSize))),
+  afterSaleServices: (_root, args, ctx) => guarded(() => {
+    const query = listQuery(args, ctx.maxPageSize);
+    return ctx.erpSlots(() => ctx.repository.list(ctx.erp, query));
+  }),
   afterSaleService: (_root, { id }, ctx) => guarded(() => ctx.serviceLoader.load(id)),
 };

@@ -26,7 +26,7 @@ const entity =
   };
 
 export const AfterSaleService: AfterSaleServiceResolvers = {
-  __resolveReference: (ref, ctx) => guarded(() => ctx.serviceLoader.load(ref.id)),
+  __resolveReference: (ref, ctx) => guarded(() => ctx.serviceLoader.load(String(ref.id))),
   id: (s) => s.id,
   code: field('code'),
   title: field('title'),

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { ErpCall, SessionSource } from '../erp/call';
+import { ErpSessionError } from '../erp/errors';
+import { ForwardedSession, type ServiceAccountSession } from '../erp/layers/session';
+
+export const SESSION_HEADER = 'x-zb-session';
+/** The ERP user the gateway authenticated, forwarded beside the session: scopes idempotency keys across token renewals. */
+export const USER_HEADER = 'x-zb-user';
+
+/** Who a request acts as. `refused` says why there is no usable ERP identity; the operation decides if it needs one. */
+export interface RequestIdentity {
+  auth: SessionSource;
+  /** The stable ERP user behind the session, when known; idempotency keys are scoped to it. */
+  principal: string;
+  refused?: string;
+}
+
+/**
+ * Stands in for a missing or blank session: any ERP call it would make fails as an invalid session (UNAUTHENTICATED),
+ * never falling back to the service account. Operations that need the ERP are refused before execution anyway.
+ */
+class RefusedSession implements SessionSource {
+  readonly identity = 'refused';
+  constructor(private readonly reason: string) {}
+  token(call: ErpCall): Promise<string> {
+    const error = new ErpSessionError(this.reason, 15);
+    error.path = call.path;
+    return Promise.reject(error);
+  }
+}
+
+const PLAIN_USER = /^[\w.@-]{1,64}$/;
+
+export function identityOf(req: IncomingMessage, options: { required: boolean; service: ServiceAccountSession | undefined }): RequestIdentity {
+  const forwarded = req.headers[SESSION_HEADER];
+  if (forwarded !== undefined) {
+    const token = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).trim();
+    // A header that is present but blank is a gateway bug or a probe: refuse it rather than act as the service account.
+    if (token === '' || Array.isArray(forwarded)) return refused(`The ${SESSION_HEADER} header is blank or repeated.`);
+    // The identity key is a hash: caches and logs never hold the token.
+    const session = new ForwardedSession(token, createHash('sha256').update(token).digest('hex').slice(0, 24));
+    const user = req.headers[USER_HEADER];
+    const principal = typeof user === 'string' && PLAIN_USER.test(user.trim()) ? `erp-user:${user.trim()}` : session.identity;
+    return { auth: session, principal };
+  }
+  if (options.required || !options.service) return refused(`This endpoint requires the ${SESSION_HEADER} header (an ERP session token).`);
+  return { auth: options.service, principal: options.service.identity };
+}
+
+function refused(reason: string): RequestIdentity {
+  return { auth: new RefusedSession(reason), principal: 'refused', refused: reason };
+}
