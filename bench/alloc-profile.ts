@@ -40,7 +40,7 @@ function table(totals: Map<string, number>, rows: number): string {
 
 async function main(): Promise<void> {
   const sim = await startSimulator({ sessionTimeoutMs: 0 });
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', ZB_LOG_LEVEL: 'error', ZB_MAX_COST: '100000' });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', ZB_SESSION_HEADER_REQUIRED: 'false', ZB_LOG_LEVEL: 'error', ZB_MAX_COST: '100000' });
   const app = await startApp({ config, erpBaseUrl: sim.url, credentials: { user: DEFAULT_SIMULATOR_USER, password: DEFAULT_SIMULATOR_PASSWORD, serialnum: 'alloc' }, logger: createLogger('error') });
   const op = () => fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY }) }).then((r) => r.text());
   // Warm up first: lazy compilation and first-use caches are not per-operation costs.

@@ -85,6 +85,8 @@ export async function spawnSubgraph(options: SpawnOptions): Promise<SubgraphProc
     ZB_BASE_URL: options.erpUrl,
     ZB_USER: DEFAULT_SIMULATOR_USER,
     ZB_PASSWORD: DEFAULT_SIMULATOR_PASSWORD,
+    // Production defaults to per-user sessions; the bench acts as the service account.
+    ZB_SESSION_HEADER_REQUIRED: 'false',
     ZB_LOG_LEVEL: 'error',
     ZB_MAX_COST: '100000',
     ...options.env,
