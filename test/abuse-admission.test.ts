@@ -221,6 +221,18 @@ describe('retained bytes', () => {
     expect(cache.bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
   });
 
+  it('a response carries at most 100 errors, the rest summed up in the last one', async () => {
+    const s = await startStack({ env: { ZB_RETRIES: '0' } });
+    try {
+      s.sim.faults.inject({ kind: 'http500', endpoint: 'detail', times: 1000 });
+      const r = await s.gql('{ afterSaleServices(pageSize: 40) { items { content remark phone } } }');
+      expect(r.errors).toHaveLength(100);
+      expect(r.errors?.[99]?.extensions).toEqual(expect.objectContaining({ omitted: 40 * 3 - 99 }));
+    } finally {
+      await s.close();
+    }
+  });
+
   it('operation-name labels are capped in number and length', () => {
     const label = operationLabeler(3, 64);
     expect(label('A'.repeat(95_000))).toBe('other');

@@ -31,7 +31,7 @@ import { identityOf } from './identity';
 import { createLogger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { erpObserver } from './observer';
-import { requestLogPlugin } from './plugins';
+import { errorCapPlugin, requestLogPlugin } from './plugins';
 import { readiness } from './readiness';
 
 export interface AppOptions {
@@ -160,6 +160,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         metrics,
       ),
       requestLogPlugin(logger, metrics),
+      errorCapPlugin(),
     ],
   });
   await apollo.start();

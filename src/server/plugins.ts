@@ -11,6 +11,8 @@ export const MAX_OPERATION_LABELS = 100;
 export const MAX_OPERATION_LABEL_LENGTH = 64;
 /** Unexpected errors logged in full per request; the rest are counted in one line. */
 export const MAX_ERRORS_LOGGED = 5;
+/** Errors sent in one response; the rest are summed up in one last error. */
+export const MAX_RESPONSE_ERRORS = 100;
 
 /**
  * Operation names come from clients, and every distinct label value is a series the registry keeps for good: a
@@ -60,6 +62,29 @@ export function requestLogPlugin(logger: Logger, metrics: Metrics): ApolloServer
             msg: 'graphql request', requestId: contextValue.requestId, operationName: clip(operationName), status, durationMs: Math.round(durationMs),
             errorCodes: codes.map((c) => clip(c)),
           });
+        },
+      };
+    },
+  };
+}
+
+/**
+ * One response carries at most MAX_RESPONSE_ERRORS errors: a page whose every item fails on every selected field would
+ * otherwise answer (and serialise) one error per item and field.
+ */
+export function errorCapPlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const errors = response.body.singleResult.errors;
+          if (!errors || errors.length <= MAX_RESPONSE_ERRORS) return;
+          const dropped = errors.length - (MAX_RESPONSE_ERRORS - 1);
+          response.body.singleResult.errors = [
+            ...errors.slice(0, MAX_RESPONSE_ERRORS - 1),
+            { message: `${dropped} more errors omitted`, extensions: { code: errors[MAX_RESPONSE_ERRORS - 1]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR', omitted: dropped } },
+          ];
         },
       };
     },
