@@ -137,7 +137,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     allowBatchedHttpRequests: false,
     // Client-sent text retained across requests, bounded by the bytes it really keeps (document-cache.ts).
     documentStore: documentBytes > 0 ? documentCache(documentBytes) : null,
-    cache: queryTextCache(Math.max(documentBytes, 64 * 1024)),
+    cache: queryTextCache(64 * 1024),
     persistedQueries: documentBytes > 0 ? { cache: queryTextCache(documentBytes) } : false,
     validationRules: armor.validationRules,
     parseOptions: { maxTokens: config.ZB_MAX_TOKENS },
