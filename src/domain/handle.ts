@@ -46,6 +46,22 @@ export const HANDLE_RULES: Rule[] = [
 
 const charCount = (s: string) => [...s].length;
 
+declare const validated: unique symbol;
+/** Input that passed `checkHandleInput`: the type lets only validated input reach a save, and validation run once. */
+export type ValidHandleInput = HandleInput & { readonly [validated]: true };
+
+export type CheckedHandleInput = { kind: 'valid'; input: ValidHandleInput } | { kind: 'invalid'; userErrors: UserError[] };
+
+export function checkHandleInput(input: HandleInput): CheckedHandleInput {
+  const userErrors = validateHandleInput(input);
+  return userErrors.length > 0 ? { kind: 'invalid', userErrors } : { kind: 'valid', input: input as ValidHandleInput };
+}
+
+/** The payload of a call refused by our own validation: nothing was sent. */
+export function rejectedInput(userErrors: UserError[]): HandleResult {
+  return { outcome: 'REJECTED', message: null, userErrors, service: null };
+}
+
 /** Checks everything we know the ERP would refuse, so that no invalid save is ever sent. */
 export function validateHandleInput(input: HandleInput): UserError[] {
   const errors: UserError[] = [];

@@ -1,7 +1,7 @@
 import type { CallContext, ErpClient } from '../erp/client';
 import { ErpRejectedError, isErpError } from '../erp/errors';
 import { checkErpId, listDatas, type ServiceListQuery } from './filter';
-import { confirmsSave, handleDatas, rejectionErrors, validateHandleInput, type HandleInput, type HandleResult } from './handle';
+import { confirmsSave, handleDatas, rejectionErrors, type HandleResult, type ValidHandleInput } from './handle';
 import type { ServiceMapper } from './mapping';
 import type { AfterSaleService, ServicePage } from './model';
 
@@ -48,14 +48,11 @@ export class AfterSaleRepository {
   }
 
   /**
-   * Processes a service. Invalid input never reaches the ERP. A save is SAVED only when the ERP's answer reads as
-   * success and a re-read shows what we wrote; an answer that never came, or a success the record does not show, is
-   * UNKNOWN. Nothing here retries a save.
+   * Processes a service. Only input that passed `checkHandleInput` gets here (the type says so), so invalid input never
+   * reaches the ERP. A save is SAVED only when the ERP's answer reads as success and a re-read shows what we wrote; an
+   * answer that never came, or a success the record does not show, is UNKNOWN. Nothing here retries a save.
    */
-  async handle(ctx: CallContext, input: HandleInput): Promise<HandleResult> {
-    const userErrors = validateHandleInput(input);
-    if (userErrors.length > 0) return { outcome: 'REJECTED', message: null, userErrors, service: null };
-
+  async handle(ctx: CallContext, input: ValidHandleInput): Promise<HandleResult> {
     let text: string;
     try {
       text = (await this.client.process(ctx, handleDatas(input))).text;

@@ -22,6 +22,11 @@ export interface CallContext {
   signal?: AbortSignal;
   deadline?: number;
   requestId?: string;
+  /**
+   * The end user behind the request, as the gateway names them (`x-zb-user`), when it does. Scopes idempotency keys:
+   * `auth.identity` changes with every renewed session token, the user does not. Not sent to the ERP.
+   */
+  principal?: string;
 }
 
 /** The three after-sales endpoints as typed operations over the layered `Send`. */

@@ -13,6 +13,12 @@ export const ErrorCode = {
   UpstreamError: 'UPSTREAM_ERROR',
   UpstreamBusy: 'UPSTREAM_BUSY',
   ServerBusy: 'SERVER_BUSY',
+  /** The first handleService call with this idempotency key is still running; retry later. */
+  IdempotencyKeyInUse: 'IDEMPOTENCY_KEY_IN_USE',
+  /** Too many keyed handleService calls are in flight; retry later. */
+  IdempotencyStoreFull: 'IDEMPOTENCY_STORE_FULL',
+  /** The operation's estimated ERP calls, items or representations exceed a per-operation limit (Apollo Router's name). */
+  CostEstimatedTooExpensive: 'COST_ESTIMATED_TOO_EXPENSIVE',
   InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

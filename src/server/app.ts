@@ -185,7 +185,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
       context: async () => {
-        const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession });
+        const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER });
         const erp: CallContext = {
           auth: identity.auth,
           principal: identity.principal,

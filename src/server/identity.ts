@@ -32,7 +32,12 @@ class RefusedSession implements SessionSource {
 
 const PLAIN_USER = /^[\w.@-]{1,64}$/;
 
-export function identityOf(req: IncomingMessage, options: { required: boolean; service: ServiceAccountSession | undefined }): RequestIdentity {
+/**
+ * `trustUserHeader` (ZB_TRUST_USER_HEADER) is for a gateway that sets `x-zb-user` from its own authentication and strips
+ * it from clients: anyone who reaches the subgraph directly could otherwise name another user and replay that user's
+ * idempotent payloads. Untrusted, keys are scoped to the session token.
+ */
+export function identityOf(req: IncomingMessage, options: { required: boolean; service: ServiceAccountSession | undefined; trustUserHeader: boolean }): RequestIdentity {
   const forwarded = req.headers[SESSION_HEADER];
   if (forwarded !== undefined) {
     const token = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).trim();
@@ -40,7 +45,7 @@ export function identityOf(req: IncomingMessage, options: { required: boolean; s
     if (token === '' || Array.isArray(forwarded)) return refused(`The ${SESSION_HEADER} header is blank or repeated.`);
     // The identity key is a hash: caches and logs never hold the token.
     const session = new ForwardedSession(token, createHash('sha256').update(token).digest('hex').slice(0, 24));
-    const user = req.headers[USER_HEADER];
+    const user = options.trustUserHeader ? req.headers[USER_HEADER] : undefined;
     const principal = typeof user === 'string' && PLAIN_USER.test(user.trim()) ? `erp-user:${user.trim()}` : session.identity;
     return { auth: session, principal };
   }

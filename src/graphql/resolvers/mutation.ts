@@ -1,20 +1,30 @@
-import { IdempotencyConflictError } from '../../domain/idempotency';
+import { GraphQLError } from 'graphql';
+import {
+  IdempotencyConflictError,
+  IdempotencyKeyInUseError,
+  IdempotencyKeyInvalidError,
+  IdempotencyStoreFullError,
+} from '../../domain/idempotency';
 import type { GraphQLContext } from '../context';
-import { guarded, userInputError } from '../errors';
+import { ErrorCode, guarded, userInputError } from '../errors';
 import type { MutationResolvers } from '../generated/resolvers-types';
+
+/** The idempotency layer's errors in GraphQL terms; `retryable` tells a client that the same call may succeed later. */
+function fromIdempotency(e: unknown): unknown {
+  if (e instanceof IdempotencyConflictError || e instanceof IdempotencyKeyInvalidError) return userInputError(e.message, { field: 'idempotencyKey' });
+  if (e instanceof IdempotencyKeyInUseError) return new GraphQLError(e.message, { extensions: { code: ErrorCode.IdempotencyKeyInUse, retryable: true } });
+  if (e instanceof IdempotencyStoreFullError) return new GraphQLError(e.message, { extensions: { code: ErrorCode.IdempotencyStoreFull, retryable: true } });
+  return e;
+}
 
 export const Mutation: MutationResolvers<GraphQLContext> = {
   handleService: (_root, { input }, ctx) =>
     guarded(async () => {
       const { idempotencyKey, ...fields } = input;
-      if (idempotencyKey !== undefined && idempotencyKey !== null && (idempotencyKey.length < 1 || idempotencyKey.length > 200)) {
-        throw userInputError('idempotencyKey must be 1 to 200 characters', { field: 'idempotencyKey' });
-      }
       try {
         return await ctx.handler.handle(ctx.erp, fields, idempotencyKey);
       } catch (e) {
-        if (e instanceof IdempotencyConflictError) throw userInputError(e.message, { field: 'idempotencyKey' });
-        throw e;
+        throw fromIdempotency(e);
       }
     }),
 };
