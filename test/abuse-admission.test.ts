@@ -149,7 +149,7 @@ describe('admission budget and slots', () => {
     const s = await startStack({ env: { ZB_INFLIGHT_BUDGET_BYTES: String(1024 * 1024) } });
     try {
       s.sim.faults.configure({ latencyMs: 300 });
-      // 41 calls x 24 KB + 40 items x 2 KB + 64 KB is about 1.1 MB: one such operation fills the 1 MB budget.
+      // 41 calls x 24 KB + 40 items x 5 KB + 64 KB is about 1.2 MB: one such operation fills the 1 MB budget.
       const heavy = '{ afterSaleServices(pageSize: 40) { items { content } } }';
       const first = s.gql(heavy);
       await until(() => s.sim.calls.count('list') === 1, 'the first operation is executing');

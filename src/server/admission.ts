@@ -6,12 +6,13 @@ import { ErrorCode } from '../graphql/errors';
 import type { Metrics } from './metrics';
 
 /**
- * What one executing operation may keep alive, by its estimate. Measured with `npm run bench:memory` and the abuse
- * suite (test/abuse-memory.test.ts) under `npm start`'s flags: a detail reply decoded and mapped, with its loader entry
- * and its share of the response, stays under 24 KB; a list row with its response share under 2 KB; a request's own
- * machinery (context, loader, parsed variables, response buffers) under 64 KB.
+ * What one executing operation may keep alive, by its estimate. Measured under `npm start`'s flags with 100 clients
+ * on the largest admitted shapes (test/abuse-memory.test.ts, `npm run bench:memory`): 10 aliased list pages of 100
+ * (1,000 items) held ~4.2 MB per operation in flight, so a list item (row, model, resolved fields, its share of the
+ * serialised response) is counted at 5 KB; a detail reply decoded and mapped, with its loader entry, at 24 KB; a
+ * request's own machinery (context, loader, parsed variables, response buffers) at 64 KB.
  */
-export const RETAINED_BYTES = { operation: 64 * 1024, item: 2 * 1024, erpCall: 24 * 1024 } as const;
+export const RETAINED_BYTES = { operation: 64 * 1024, item: 5 * 1024, erpCall: 24 * 1024 } as const;
 
 export function estimatedBytes(e: OperationEstimate): number {
   return RETAINED_BYTES.operation + e.items * RETAINED_BYTES.item + e.erpCalls * RETAINED_BYTES.erpCall;
