@@ -99,12 +99,14 @@ describe('sessions', () => {
     expect(sim.calls.all().map((c) => c.endpoint)).toEqual(['list', 'login', 'list']);
   });
 
-  it('a frozen or invalid account is a fatal auth error', async () => {
+  it('a frozen or invalid account is a fatal auth error, and no login is tried again while it backs off', async () => {
     sim.users.find((u) => u.name === 'admin')!.state = 'frozen';
     await expect(stack.client.list(ctx(), [])).rejects.toThrow(ErpAuthError);
     sim.users.find((u) => u.name === 'admin')!.state = 'invalid';
     sim.calls.clear();
-    await expect(stack.client.list(ctx(), [])).rejects.toEqual(expect.objectContaining({ status: 4 }));
+    // The refusal (status 5) stands for the backoff period: the next call fails with it and reaches no ERP page.
+    await expect(stack.client.list(ctx(), [])).rejects.toEqual(expect.objectContaining({ status: 5 }));
+    expect(sim.calls.count()).toBe(0);
   });
 
   it('a wrong password is an auth error that never names the password', async () => {

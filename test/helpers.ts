@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config';
+import type { Credentials } from '../src/erp/layers/session';
 import { createLogger } from '../src/server/logger';
 import { startApp, type App } from '../src/server/app';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/server';
@@ -46,14 +47,16 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 }
 
 /** The simulator plus the subgraph over real HTTP on loopback ports, configured like production through env names. */
-export async function startStack(options: { sim?: SimulatorOptions; env?: Record<string, string>; serviceAccount?: boolean } = {}): Promise<TestStack> {
+export async function startStack(
+  options: { sim?: SimulatorOptions; env?: Record<string, string>; serviceAccount?: boolean; credentials?: Credentials } = {},
+): Promise<TestStack> {
   const sim = await startSimulator({ user: SIM_USER, password: SIM_PASSWORD, ...options.sim });
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ZB_LOG_LEVEL: 'debug', ZB_RETRY_BASE_MS: '1', ZB_RETRY_MAX_MS: '5', ...options.env });
   const logs = new LogCapture();
   const app = await startApp({
     config,
     erpBaseUrl: sim.url,
-    ...(options.serviceAccount === false ? {} : { credentials: { user: SIM_USER, password: SIM_PASSWORD, serialnum: 'test-suite' } }),
+    ...(options.serviceAccount === false ? {} : { credentials: options.credentials ?? { user: SIM_USER, password: SIM_PASSWORD, serialnum: 'test-suite' } }),
     logger: createLogger('debug', logs),
   });
   // Wait for the start-up login, so call logs begin clean.

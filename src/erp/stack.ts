@@ -6,7 +6,7 @@ import { gate } from './layers/gate';
 import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
 import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
-import { ServiceAccountSession, withSession, type Credentials } from './layers/session';
+import { ServiceAccountSession, withSession, type Credentials, type ServiceSessionOptions } from './layers/session';
 import type { ErpObserver } from './observer';
 import { ErpTransport, type TransportOptions } from './transport';
 
@@ -14,6 +14,8 @@ export interface ErpStackOptions {
   transport: TransportOptions;
   paths?: Partial<ErpPaths>;
   credentials?: Credentials;
+  /** The service account's login backoff (and, in tests, its clock). */
+  session?: ServiceSessionOptions;
   retry: RetryOptions;
   breaker: BreakerOptions;
   limiter: LimiterOptions;
@@ -45,7 +47,7 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
   let closing: Promise<void> | undefined;
   const wire: Send = compose(front.layer, retry(options.retry, observer), breaker.layer, limiter, observeAttempts(observer))(transport.send);
   const paths = { ...DEFAULT_PATHS, ...options.paths };
-  const serviceSession = options.credentials ? new ServiceAccountSession(wire, options.credentials, paths.login, observer) : undefined;
+  const serviceSession = options.credentials ? new ServiceAccountSession(wire, options.credentials, paths.login, observer, options.session) : undefined;
   const top: Send = compose(...(options.outerLayers ?? []), ...(options.coalesce ? [coalesce(observer)] : []), withSession())(wire);
   return {
     client: new ErpClient(top, paths),

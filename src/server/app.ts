@@ -73,7 +73,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   const metrics = createMetrics();
   const observer = erpObserver(logger, metrics);
   const cache = config.ZB_CACHE_TTL_MS > 0
-    ? readCache({ ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS }, observer, new MemoryReadCacheStore(config.ZB_CACHE_MAX_ENTRIES))
+    ? readCache({ ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS }, observer, new MemoryReadCacheStore(config.ZB_CACHE_MAX_ENTRIES, { maxBytes: config.ZB_CACHE_MAX_BYTES }))
     : undefined;
   const stack = createErpStack(erpStackOptions(config, options.erpBaseUrl, options.credentials, cache ? [cache.layer] : []), observer);
   const mapper = new ServiceMapper(options.fieldMap ?? loadFieldMap(config.ZB_FIELD_MAP), config.ZB_TIMEZONE);

@@ -18,6 +18,7 @@ export function erpStackOptions(config: Config, erpBaseUrl: string, credentials?
     },
     paths: { login: config.ZB_LOGIN_PATH },
     ...(credentials ? { credentials } : {}),
+    session: { backoffMs: config.ZB_LOGIN_BACKOFF_MS, backoffMaxMs: config.ZB_LOGIN_BACKOFF_MAX_MS },
     retry: { retries: config.ZB_RETRIES, baseDelayMs: config.ZB_RETRY_BASE_MS, maxDelayMs: config.ZB_RETRY_MAX_MS },
     breaker: {
       errorThresholdPercentage: config.ZB_BREAKER_ERROR_PERCENT,

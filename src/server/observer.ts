@@ -16,10 +16,16 @@ export function erpObserver(logger: Logger, metrics: Metrics): ErpObserver {
       metrics.erpRetries.inc({ endpoint: call.endpoint });
       logger.info({ msg: 'erp retry', requestId: call.requestId, endpoint: call.endpoint, attempt, delayMs, code });
     },
-    login(identity, outcome) {
-      // The identity is `service:<user>`; a user name is not a secret, the password never reaches here.
+    login(identity, outcome, detail) {
+      // The identity is `service:<user>`; a user name is not a secret, the password never reaches here. The reason is
+      // the ERP's own text (why it refused), which an operator needs to fix the account.
       metrics.erpLogins.inc({ outcome });
-      logger.info({ msg: 'erp login', identity, outcome });
+      if (outcome === 'ok') {
+        logger.info({ msg: 'erp login', identity, outcome });
+        return;
+      }
+      const retryAt = detail?.retryAt !== undefined ? new Date(detail.retryAt).toISOString() : undefined;
+      logger.warn({ msg: retryAt ? 'erp login refused; logins paused' : 'erp login failed', identity, outcome, reason: detail?.reason, retryAt });
     },
     breaker(state) {
       metrics.breakerState.set(state === 'open' ? 1 : state === 'halfOpen' ? 0.5 : 0);
@@ -30,6 +36,9 @@ export function erpObserver(logger: Logger, metrics: Metrics): ErpObserver {
     },
     cache(call, result) {
       metrics.cache.inc({ endpoint: call.endpoint, result });
+    },
+    cacheDropped(call, code) {
+      logger.debug({ msg: 'erp cache dropped', requestId: call.requestId, endpoint: call.endpoint, code });
     },
     queue(active, pending) {
       metrics.inFlight.set(active);

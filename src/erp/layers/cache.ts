@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { readKey, type ErpCall, type Layer, type Send } from '../call';
+import { ErpAuthError, ErpSessionError } from '../errors';
 import type { ErpObserver } from '../observer';
 import type { ErpReply } from '../types';
 
@@ -12,7 +13,10 @@ export interface CacheOptions {
   now?: () => number;
 }
 
-/** One cached answer. `tags` name what a save makes stale: `list`, or `detail:<ord>`. */
+/**
+ * One cached answer. `tags` name what a save makes stale (`list`, or `detail:<ord>`) and whose answer it is
+ * (`identity:<identity>`, dropped when the ERP refuses that identity's session).
+ */
 export interface CachedReply {
   reply: ErpReply;
   freshUntil: number;
@@ -34,17 +38,45 @@ export interface ReadCacheStore {
   dropTagged(tags: readonly string[]): MaybePromise<void>;
 }
 
-/** The default store: an LRU bounded by entry count, with a tag index so a save drops only what it touched. */
+export interface MemoryReadCacheOptions {
+  /** Bound on the estimated size of all entries: each is its reply's JSON length in UTF-8 plus its key. */
+  maxBytes?: number;
+  /** The clock, epoch ms. */
+  now?: () => number;
+}
+
+// ZB_CACHE_MAX_BYTES's default.
+const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A decoded reply takes 1.7-3.6x its JSON length on the heap (measured: a 20-row list 4.6 KB of JSON, ~14 KB of heap;
+ * a detail 3.3 KB, ~12 KB), so an entry counts as 3.5x its JSON, and `maxBytes` is heap, not wire bytes.
+ */
+const HEAP_PER_JSON_BYTE = 3.5;
+
+/** What an entry is counted as against `maxBytes`: measured once, when it is stored. */
+export function entryBytes(key: string, entry: CachedReply): number {
+  return Buffer.byteLength(key) + Math.ceil(Buffer.byteLength(JSON.stringify(entry.reply)) * HEAP_PER_JSON_BYTE);
+}
+
+/**
+ * The default store: an LRU bounded by entry count and by estimated bytes, with a tag index so a save drops only what
+ * it touched. The second argument is the options, or (as before) just the clock.
+ */
 export class MemoryReadCacheStore implements ReadCacheStore {
   private readonly byTag = new Map<string, Set<string>>();
   private readonly entries: LRUCache<string, CachedReply>;
+  private readonly now: () => number;
+  private readonly maxBytes: number;
 
-  constructor(
-    maxEntries: number,
-    private readonly now: () => number = Date.now,
-  ) {
+  constructor(maxEntries: number, options: MemoryReadCacheOptions | (() => number) = {}) {
+    const { now = Date.now, maxBytes = DEFAULT_MAX_BYTES } = typeof options === 'function' ? { now: options } : options;
+    this.now = now;
+    this.maxBytes = maxBytes;
     this.entries = new LRUCache<string, CachedReply>({
       max: maxEntries,
+      // A few large replies (a 100-row page with long texts) weigh more than many small details.
+      maxSize: maxBytes,
       // Evicted, expired, replaced or deleted: the key leaves the tag index with it.
       dispose: (entry, key) => {
         for (const tag of entry.tags) {
@@ -65,8 +97,14 @@ export class MemoryReadCacheStore implements ReadCacheStore {
   }
 
   set(key: string, entry: CachedReply): void {
+    const size = entryBytes(key, entry);
+    if (size > this.maxBytes) {
+      // The LRU would refuse it anyway; the tag index must not keep a key that was never stored.
+      this.entries.delete(key);
+      return;
+    }
     const ttl = Math.max(1, entry.staleUntil - this.now());
-    this.entries.set(key, entry, { ttl });
+    this.entries.set(key, entry, { ttl, size });
     for (const tag of entry.tags) {
       let keys = this.byTag.get(tag);
       if (!keys) this.byTag.set(tag, (keys = new Set()));
@@ -83,6 +121,11 @@ export class MemoryReadCacheStore implements ReadCacheStore {
   get size(): number {
     return this.entries.size;
   }
+
+  /** The estimated bytes held, as counted against `maxBytes`. */
+  get bytes(): number {
+    return this.entries.calculatedSize;
+  }
 }
 
 export interface ReadCache {
@@ -91,11 +134,16 @@ export interface ReadCache {
   invalidateService(ord: string): Promise<void>;
 }
 
+const identityTag = (call: ErpCall) => `identity:${call.auth?.identity ?? ''}`;
+
 function tagsOf(call: ErpCall): string[] {
-  if (call.endpoint !== 'detail') return [call.endpoint];
+  if (call.endpoint !== 'detail') return [call.endpoint, identityTag(call)];
   const ord = call.datas.find((d) => d.id === 'ord');
-  return [`detail:${ord ? String(ord.val).trim() : ''}`];
+  return [`detail:${ord ? String(ord.val).trim() : ''}`, identityTag(call)];
 }
+
+/** The ERP refused the caller's session or account: nothing cached under that identity may be served any more. */
+const refusesIdentity = (e: unknown): e is ErpSessionError | ErpAuthError => e instanceof ErpSessionError || e instanceof ErpAuthError;
 
 const isPromise = <T>(v: MaybePromise<T>): v is Promise<T> => typeof (v as Promise<T> | undefined)?.then === 'function';
 
@@ -116,6 +164,12 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
     await store.set(key, { reply, freshUntil: now + options.ttlMs, staleUntil: now + options.ttlMs + options.staleMs, tags: tagsOf(call) });
   };
 
+  // A kicked or expired user must not go on reading stale answers: the next read goes to the ERP and fails there.
+  const dropIdentity = async (call: ErpCall, e: ErpSessionError | ErpAuthError) => {
+    await store.dropTagged([identityTag(call)]);
+    observer.cacheDropped?.(call, e.code);
+  };
+
   const refresh = (key: string, call: ErpCall, next: Send) => {
     if (refreshing.has(key)) return;
     refreshing.add(key);
@@ -123,7 +177,10 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
     // Nobody waits for a background refresh, so no caller's signal applies to it.
     const { signal: _signal, ...detached } = call;
     next(detached)
-      .then((reply) => put(key, call, reply, gen))
+      .then(
+        (reply) => put(key, call, reply, gen),
+        (e: unknown) => (refusesIdentity(e) ? dropIdentity(call, e) : undefined),
+      )
       .catch(() => undefined)
       .finally(() => refreshing.delete(key));
   };
@@ -147,7 +204,13 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
       }
       observer.cache?.(call, 'miss');
       const gen = generation;
-      const reply = await next(call);
+      let reply: ErpReply;
+      try {
+        reply = await next(call);
+      } catch (e) {
+        if (refusesIdentity(e)) await dropIdentity(call, e).catch(() => undefined);
+        throw e;
+      }
       // A store that fails to keep an answer costs a future miss, never this caller's answer.
       await put(key, call, reply, gen).catch(() => undefined);
       return reply;
