@@ -32,7 +32,8 @@ const ROOT = join(__dirname, '..');
 /** The node flags `npm start` runs the product with (package.json), so the bench measures what ships. */
 export function startFlags(): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const words = pkg.scripts.start.trim().split(/\s+/);
+  // `exec node ...`: the shell npm runs the script in becomes node, so node is npm's own child (see src/main.ts).
+  const words = pkg.scripts.start.trim().split(/\s+/).filter((w) => w !== 'exec');
   if (words[0] !== 'node') throw new Error(`cannot read node flags from the start script '${pkg.scripts.start}'`);
   return words.slice(1).filter((w) => w.startsWith('--'));
 }

@@ -59,6 +59,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  // npm 11 does not forward a SIGTERM sent to `npm start` itself: npm dies and leaves node running under another
+  // parent. A changed parent pid means whoever started us is gone, which is a stop request too.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(watch);
+      shutdown('parent exited');
+    }
+  }, 1000);
+  watch.unref();
 }
 
 main().catch((err: unknown) => {

@@ -1,6 +1,9 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { startSimulator, type Simulator } from '../src/simulator/server';
 import {
   connectResult,
+  freePort,
   freshGet,
   gaugeValue,
   getText,
@@ -203,3 +206,45 @@ describe('SIGTERM cuts off saves', () => {
     }
   }, 45_000);
 });
+
+describe('SIGTERM to `npm start`', () => {
+  it('npm does not forward the signal, so node notices its parent is gone and shuts down cleanly within seconds', async () => {
+    const port = await freePort();
+    // --ignore-scripts skips `prestart` (the build): `npm test` built dist/ already, and other suites are reading it.
+    const npm = spawn('npm', ['start', '--ignore-scripts'], {
+      cwd: join(__dirname, '..'),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1', ZB_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    npm.stdout?.on('data', (c: Buffer) => (output = (output + c.toString('utf8')).slice(-4000)));
+    npm.stderr?.on('data', (c: Buffer) => (output = (output + c.toString('utf8')).slice(-4000)));
+    let nodePid: number | undefined;
+    try {
+      await poll(
+        () => fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false),
+        'npm start serves /health/ready',
+        30000,
+        100,
+      );
+      // The start script `exec`s node, so node is npm's direct child (no shell in between to keep it parented).
+      nodePid = Number(execFileSync('pgrep', ['-P', String(npm.pid), '-f', '^node .*dist/main.js']).toString().trim().split('\n')[0]);
+      expect(nodePid).toBeGreaterThan(0);
+      npm.kill('SIGTERM');
+      await poll(() => !pidAlive(nodePid!), 'the node process behind npm start exits', 10000, 100);
+      expect(output).toMatch(/shutting down/);
+    } finally {
+      npm.kill('SIGKILL');
+      if (nodePid !== undefined && pidAlive(nodePid)) process.kill(nodePid, 'SIGKILL');
+    }
+  }, 60000);
+});
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
