@@ -2,6 +2,17 @@
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 
+/**
+ * The rooms of src/ and the only directions imports may go (ARCHITECTURE.md): graphql -> domain -> erp; nothing
+ * imports server/ (the composition root) or simulator/ (the fake ERP); configuration is read only in server/ and the
+ * entry points. test/lint-architecture.test.ts feeds a wrong import in each direction through these rules.
+ */
+const SIMULATOR = ['**/simulator/**'];
+const SERVER = ['**/server/**'];
+const CONFIG = ['**/config', '**/config.js'];
+const ENTRY = ['**/main', '**/probe'];
+const room = (patterns, why) => ({ 'no-restricted-imports': ['error', { patterns: [{ group: patterns, message: why }] }] });
+
 module.exports = tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'src/graphql/generated/**'] },
   js.configs.recommended,
@@ -17,18 +28,24 @@ module.exports = tseslint.config(
   {
     // The simulator stands in for the ERP: it must not lean on the code it tests.
     files: ['src/simulator/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/erp/**', '**/domain/**', '**/graphql/**', '../config', '../logger'] }],
-    },
+    rules: room(['**/erp/**', '**/domain/**', '**/graphql/**', ...SERVER, ...CONFIG, ...ENTRY], 'the simulator imports nothing of the subgraph'),
   },
   {
-    // One-way imports: the ERP client knows nothing of the domain or GraphQL.
+    // The ERP client knows nothing of the domain, GraphQL, the server or the configuration (it takes options).
     files: ['src/erp/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/domain/**', '**/graphql/**', '**/simulator/**'] }] },
+    rules: room(['**/domain/**', '**/graphql/**', ...SERVER, ...SIMULATOR, ...CONFIG, ...ENTRY], 'erp/ is the bottom room: it imports only itself'),
   },
   {
     files: ['src/domain/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/graphql/**', '**/simulator/**'] }] },
+    rules: room(['**/graphql/**', ...SERVER, ...SIMULATOR, ...CONFIG, ...ENTRY], 'domain/ may import erp/ only'),
+  },
+  {
+    files: ['src/graphql/**/*.ts'],
+    rules: room([...SERVER, ...SIMULATOR, ...CONFIG, ...ENTRY], 'graphql/ may import domain/ (and erp/ types) only'),
+  },
+  {
+    files: ['src/server/**/*.ts'],
+    rules: room([...SIMULATOR, ...ENTRY], 'server/ is the composition root: the simulator is started by main.ts, not wired here'),
   },
   {
     files: ['**/*.js'],
