@@ -30,10 +30,10 @@ const MAX_CALLS = defaults.ZB_MAX_ERP_CALLS_PER_OPERATION;
 const MAX_ITEMS = defaults.ZB_MAX_ITEMS_PER_OPERATION;
 const MAX_PAGE = defaults.ZB_MAX_PAGE_SIZE;
 
-/** `ErpField`'s sub-selection as the schema has it today (`key` if present, else `id`). */
+/** `AfterSaleErpField`'s (0.1: `ErpField`) sub-selection as the schema has it today (`key` if present, else `id`). */
 function erpFieldSelection(): string {
   const sdl = readFileSync(join(__dirname, '..', 'schema', 'service.graphql'), 'utf8');
-  const block = /type\s+ErpField\b[^{]*\{([^}]*)\}/.exec(sdl)?.[1] ?? '';
+  const block = /type\s+(?:AfterSale)?ErpField\b[^{]*\{([^}]*)\}/.exec(sdl)?.[1] ?? '';
   return `${/^\s*key\s*:/m.test(block) ? 'key' : 'id'} caption text value`;
 }
 

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const requests: Request[] = [
     q('{ afterSaleServices(pageSize: 20) { items { id title customerName } } }'),
     q('{ afterSaleServices(pageSize: 10, filter: { pendingOnly: true }) { items { id content } } }'),
-    q('{ afterSaleService(id: "1003") { title content erpFields { id } } }'),
+    q('{ afterSaleService(id: "1003") { title content erpFields { key } } }'),
     q('query($k: ID!) { afterSaleService(id: $k) { title remark } }', { k: '1004' }),
     // Four of every eight requests are saves; each draws the next of KEYS idempotency keys, so every key is repeated.
     ...Array.from({ length: 4 }, () => ({

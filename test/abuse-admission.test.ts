@@ -36,7 +36,7 @@ describe('demand control: the estimate is the ERP calls the operation makes', ()
   it.each<[string, string, Record<string, unknown>]>([
     ['list columns only', '{ afterSaleServices(pageSize: 7) { items { id title urgency { name } acceptedAt } } }', {}],
     ['list + a detail field', '{ afterSaleServices(pageSize: 7) { items { id content } } }', {}],
-    ['two aliased pages with details', 'query($n: Int) { a: afterSaleServices(pageSize: $n) { items { content } } b: afterSaleServices(page: 2, pageSize: $n) { items { erpFields { id } } } }', { n: 5 }],
+    ['two aliased pages with details', 'query($n: Int) { a: afterSaleServices(pageSize: $n) { items { content } } b: afterSaleServices(page: 2, pageSize: $n) { items { erpFields { key } } } }', { n: 5 }],
     ['fragments and inline fragments', 'query { afterSaleServices(pageSize: 4) { ...P } } fragment P on AfterSaleServicePage { items { ... on AfterSaleService { phone } } }', {}],
     ['one by id', '{ afterSaleService(id: "1001") { id title content } }', {}],
     ['entities', 'query($r: [_Any!]!) { _entities(representations: $r) { ... on AfterSaleService { title } ... on Customer { afterSaleServices(pageSize: 3) { items { id content } } } } }',
@@ -50,7 +50,7 @@ describe('demand control: the estimate is the ERP calls the operation makes', ()
   });
 
   it('pageSize 100 with a detail field (101 calls) is refused before any ERP call; pageSize 40 (41 calls) runs', async () => {
-    const refused = await t.gql('{ afterSaleServices(pageSize: 100) { items { content handlingContent erpFields { id } } } }');
+    const refused = await t.gql('{ afterSaleServices(pageSize: 100) { items { content handlingContent erpFields { key } } } }');
     expect(refused.status).toBe(400);
     expect(refused.errors?.[0]?.extensions).toEqual(expect.objectContaining({
       code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: { what: 'ERP calls', estimate: 101, limit: 50 },

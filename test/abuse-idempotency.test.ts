@@ -206,8 +206,8 @@ describe('The idempotency store is bounded by key count, not bytes', () => {
     expect(again.data).toEqual(first.data);
     expect(t.sim.calls.count()).toBe(0);
 
-    const withErp = `mutation H($input: HandleServiceInput!) { handleService(input: $input) { outcome service { id handlingContent erpFields { id text } } } }`;
-    type ErpPayload = { handleService: { outcome: string; service: { id: string; handlingContent: string; erpFields: Array<{ id: string; text: string }> } } };
+    const withErp = `mutation H($input: HandleServiceInput!) { handleService(input: $input) { outcome service { id handlingContent erpFields { key text } } } }`;
+    type ErpPayload = { handleService: { outcome: string; service: { id: string; handlingContent: string; erpFields: Array<{ key: string; text: string }> } } };
     const replay = await t.gql<ErpPayload>(withErp, { input: i });
     expect(replay.data!.handleService.service.handlingContent).toBe(i.note);
     expect(replay.data!.handleService.service.erpFields.length).toBeGreaterThan(0);

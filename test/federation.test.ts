@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
@@ -7,6 +11,7 @@ import { composeServices } from '@apollo/composition';
 import { composeServices as guildCompose } from '@theguild/federation-composition';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
+import { checkSchema, readRecord } from '../scripts/print-schema';
 import { startStack, postJson, type TestStack } from './helpers';
 
 /**
@@ -128,4 +133,62 @@ it('_entities fan-in: 50 representations with duplicates = one detail call per d
   const entities = (r.json as { data: { _entities: Array<{ id: string } | null> } }).data._entities;
   expect(entities).toHaveLength(50);
   expect(t.sim.calls.count('detail')).toBe(17);
+});
+
+describe('the published SDL and its breaking-change check', () => {
+  const ROOT = join(__dirname, '..');
+
+  it('subgraph.graphql is exactly what `_service { sdl }` serves, cost weights included', () => {
+    expect(readFileSync(join(ROOT, 'subgraph.graphql'), 'utf8')).toBe(ourSdl);
+    expect(ourSdl).toContain('handleService(input: HandleServiceInput!): HandleServicePayload! @cost(weight: 2)');
+  });
+
+  it('fails on a breaking change against the committed SDL until it is recorded, and on a stale SDL', () => {
+    const current = readFileSync(join(ROOT, 'subgraph.graphql'), 'utf8');
+    const record = readRecord(join(ROOT, 'schema-changes.json'));
+    expect(checkSchema(current, current, record).problems).toEqual([]);
+
+    // The committed SDL had a field the current one lacks: a removal.
+    const committed = current.replace(/^type AfterSaleService\b([^{]*)\{/m, (m) => `${m}\n  legacyCode: String\n`);
+    const removal = { type: 'FIELD_REMOVED', description: 'AfterSaleService.legacyCode was removed.' };
+    const failed = checkSchema(committed, current, record);
+    expect(failed.unrecorded).toEqual([removal]);
+    expect(failed.problems).toEqual([`breaking change not recorded in schema-changes.json: FIELD_REMOVED: ${removal.description}`, expect.stringContaining('stale')]);
+
+    // Recorded, the removal passes; the committed file still has to be re-printed.
+    const accepted = checkSchema(committed, current, { accepted: [...record.accepted, { version: '9.9.9', ...removal }] });
+    expect(accepted.problems).toEqual([expect.stringContaining('stale')]);
+    // A non-breaking change (a field added) only makes the committed SDL stale.
+    expect(checkSchema(current, committed, record).problems).toEqual([expect.stringContaining('stale')]);
+    expect(checkSchema(null, current, record).problems).toEqual([expect.stringContaining('no committed SDL')]);
+  });
+
+  it('`schema:check` exits non-zero on an unrecorded breaking change; `schema:print` refuses to write it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'schema-check-'));
+    try {
+      const sdlFile = join(dir, 'subgraph.graphql');
+      const recordFile = join(dir, 'schema-changes.json');
+      const committed = ourSdl.replace(/^type AfterSaleService\b([^{]*)\{/m, (m) => `${m}\n  legacyCode: String\n`);
+      writeFileSync(sdlFile, committed);
+      copyFileSync(join(ROOT, 'schema-changes.json'), recordFile);
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(ROOT, 'scripts', 'print-schema.ts'), ...args, '--sdl', sdlFile, '--record', recordFile], { cwd: ROOT, encoding: 'utf8' });
+
+      const check = run('check');
+      expect(check.status).toBe(1);
+      expect(check.stderr).toContain('FIELD_REMOVED: AfterSaleService.legacyCode was removed.');
+
+      const print = run('print');
+      expect(print.status).toBe(1);
+      expect(readFileSync(sdlFile, 'utf8')).toBe(committed);
+
+      // Accepting records it under the version and prints; then the check passes.
+      expect(run('print', '--accept', '0.3.0').status).toBe(0);
+      expect(readRecord(recordFile).accepted).toContainEqual({ version: '0.3.0', type: 'FIELD_REMOVED', description: 'AfterSaleService.legacyCode was removed.' });
+      expect(readFileSync(sdlFile, 'utf8')).toBe(ourSdl);
+      expect(run('check').status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
 });

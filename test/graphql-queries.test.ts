@@ -89,16 +89,18 @@ describe('detail', () => {
     const s = t.sim.world.service(1001)!;
     const r = await t.gql<{ afterSaleService: Record<string, unknown> }>(`{ afterSaleService(id: "1001") {
       id code title content handlingContent remark contactPerson phone mobile fee acceptedAt
-      urgency { id name } category { id name } customer { id } contract { id } product { id } project { id }
-      erpFields { id caption group type text value } } }`);
+      urgency { __typename id name } category { __typename id name } customer { id } contract { id } product { id } project { id }
+      erpFields { key caption group type text value } } }`);
     expect(r.errors).toBeUndefined();
     const got = r.data!.afterSaleService;
     expect(got).toEqual(expect.objectContaining({
       id: '1001', code: s.shid, title: s.title, content: s.introts, contactPerson: s.person, phone: s.phone,
-      urgency: { id: String(s.great1), name: expect.any(String) }, customer: { id: String(s.company) },
+      urgency: { __typename: 'AfterSaleUrgency', id: String(s.great1), name: expect.any(String) },
+      category: { __typename: 'AfterSaleCategory', id: String(s.sort1), name: expect.any(String) }, customer: { id: String(s.company) },
       product: s.product ? { id: String(s.product) } : null, fee: s.money1,
     }));
     expect((got.erpFields as unknown[]).length).toBeGreaterThan(15);
+    expect((got.erpFields as unknown[])[0]).toEqual(expect.objectContaining({ key: expect.any(String) }));
     expect(t.sim.calls.all().map((c) => c.endpoint)).toEqual(['detail']);
   });
 

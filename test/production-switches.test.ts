@@ -101,7 +101,7 @@ describe('Production switches do not switch', () => {
     });
 
     it('gives no "Did you mean" for a misspelt enum value in a variable', async () => {
-      const r = await post(s(), 'query($r: Remind) { afterSaleServices(filter: {remind: $r}) { items { id } } }', { r: 'PENDNG' }, SESSION);
+      const r = await post(s(), 'query($r: AfterSaleRemind) { afterSaleServices(filter: {remind: $r}) { items { id } } }', { r: 'PENDNG' }, SESSION);
       expect(r.status).toBe(400);
       expect(codes(r)).toContain('BAD_USER_INPUT');
       expectNoSuggestion(r);

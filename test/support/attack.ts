@@ -352,12 +352,9 @@ export function gaugeValue(metricsText: string, name: string): number | undefine
   return line ? Number(line.slice(name.length + 1)) : undefined;
 }
 
-/** The sub-selection of `ErpField` that validates against the schema as it is (`key` when the type has one, else `id`). */
+/** The sub-selection of `AfterSaleErpField` used by the heavy shapes. */
 export function erpFieldSelection(): string {
-  const sdl = readFileSync(join(ROOT, 'schema', 'service.graphql'), 'utf8');
-  const block = /type\s+ErpField\b[^{]*\{([^}]*)\}/.exec(sdl)?.[1] ?? '';
-  const has = (f: string) => new RegExp(`^\\s*${f}\\s*:`, 'm').test(block);
-  return [has('key') ? 'key' : 'id', 'caption', 'text', 'value'].filter((f) => f === 'key' || f === 'id' || has(f)).join(' ');
+  return 'key caption text value';
 }
 
 export interface RawConnection {

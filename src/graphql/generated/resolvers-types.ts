@@ -22,20 +22,125 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** How a request came in (受理方式, ERP option set `way1`). */
+export type AfterSaleAcceptanceChannel = AfterSaleOption & {
+  __typename?: 'AfterSaleAcceptanceChannel';
+  /** The ERP option id; null when the ERP sent only the display text (list rows). */
+  id?: Maybe<Scalars['ID']['output']>;
+  /** The display text. */
+  name: Scalars['String']['output'];
+};
+
+/** A service category (售后分类, ERP option set `sort1`). */
+export type AfterSaleCategory = AfterSaleOption & {
+  __typename?: 'AfterSaleCategory';
+  /** The ERP option id; null when the ERP sent only the display text (list rows). */
+  id?: Maybe<Scalars['ID']['output']>;
+  /** The display text. */
+  name: Scalars['String']['output'];
+};
+
+/** An ERP department (of assignees: the list filter's `assigneeDepartmentIds`). */
+export type AfterSaleDepartment = {
+  __typename?: 'AfterSaleDepartment';
+  /** ERP department id. */
+  id: Scalars['ID']['output'];
+  /** The department's name, when the ERP gives one. */
+  name?: Maybe<Scalars['String']['output']>;
+};
+
+/**
+ * One field of the ERP's detail form (BillClass field), raw. It has no `id`: the ERP field id is the same on every
+ * service's form, so it is `key` and the field stays part of its service in a normalised client cache.
+ */
+export type AfterSaleErpField = {
+  __typename?: 'AfterSaleErpField';
+  /** ERP caption (Chinese). */
+  caption: Scalars['String']['output'];
+  /** The form group the field sits in. */
+  group: Scalars['String']['output'];
+  /** ERP field id (e.g. `title`, `sort1`). */
+  key: Scalars['String']['output'];
+  /** Display text. */
+  text: Scalars['String']['output'];
+  /** ERP widget type (`text`, `select`, `source`, ...). */
+  type: Scalars['String']['output'];
+  /** Edit value (option id, `deptIds|subDeptIds|userIds` for people), empty when the ERP sent none. */
+  value: Scalars['String']['output'];
+};
+
+/** A handling state (处理结果, ERP option set `result1`). */
+export type AfterSaleHandlingState = AfterSaleOption & {
+  __typename?: 'AfterSaleHandlingState';
+  /** The ERP option id; null when the ERP sent only the display text (list rows). */
+  id?: Maybe<Scalars['ID']['output']>;
+  /** The display text. */
+  name: Scalars['String']['output'];
+};
+
+/**
+ * An option of one of the ERP's option sets (category, urgency, handling state, acceptance channel). Each set is its own
+ * type, because option ids are unique only within their set: `__typename` + `id` identifies an option.
+ */
+export type AfterSaleOption = {
+  /** The ERP option id, unique within the option set; null when the ERP sent only the display text (list rows). */
+  id?: Maybe<Scalars['ID']['output']>;
+  /** The display text. */
+  name: Scalars['String']['output'];
+};
+
+/** An ERP user who can be assigned after-sales work or act as salesperson. */
+export type AfterSalePerson = {
+  __typename?: 'AfterSalePerson';
+  /** ERP user id. */
+  id: Scalars['ID']['output'];
+  /** The user's name. */
+  name: Scalars['String']['output'];
+};
+
+/** Kinds of related records (`datatype`). */
+export type AfterSaleRelatedKind =
+  /** Contract (`contract`). */
+  | 'CONTRACT'
+  /** Customer (`tel`). */
+  | 'CUSTOMER'
+  /** Product (`product`). */
+  | 'PRODUCT'
+  /** Project / sales opportunity (`chance`). */
+  | 'PROJECT';
+
+/** A record another subgraph owns that services can relate to. */
+export type AfterSaleRelatedRecord = {
+  /** The record's ERP id. */
+  id: Scalars['ID']['input'];
+  kind: AfterSaleRelatedKind;
+};
+
+/** The ERP's reminder lists (`remind`). */
+export type AfterSaleRemind =
+  /** Newest services (137). */
+  | 'LATEST'
+  /** Pending services assigned to the caller (22). */
+  | 'PENDING'
+  /** Services shared with the caller (202). */
+  | 'SHARED';
+
 /**
  * An after-sales service record (售后服务) of the ZBIntel ERP (table `tousu`). List fields come from `list.asp`; the
- * others come from the service's detail (`add.asp`), read once per service and request.
+ * others come from the service's detail (`add.asp`), read once per service and request: on list rows, selecting any
+ * detail field costs one ERP call per service. For demand control each detail field carries `@cost(weight: 1)` (a
+ * router adds the weights up, so it overcounts a selection of several; the subgraph's own estimate counts one call).
  */
 export type AfterSaleService = {
   __typename?: 'AfterSaleService';
   /** When the service was accepted (受理日期, ERP `date1`). */
   acceptedAt?: Maybe<Scalars['DateTime']['output']>;
   /** How the request came in (受理方式, ERP `way1`). Detail field. */
-  acceptedVia?: Maybe<Label>;
+  acceptedVia?: Maybe<AfterSaleAcceptanceChannel>;
   /** Assigned after-sales people, space-separated names (ERP `cateid`). */
   assignee?: Maybe<Scalars['String']['output']>;
   /** Category (售后分类, ERP `sort1`). */
-  category?: Maybe<Label>;
+  category?: Maybe<AfterSaleCategory>;
   /** Service number (售后编号, ERP `shid`). */
   code?: Maybe<Scalars['String']['output']>;
   /** Contact person at the customer (联系人, ERP `person`). Detail field. */
@@ -50,8 +155,11 @@ export type AfterSaleService = {
   customer?: Maybe<Customer>;
   /** Customer name as the ERP shows it (list column `khmc`). */
   customerName?: Maybe<Scalars['String']['output']>;
-  /** Every field of the ERP's detail form as sent, so nothing the ERP knows is lost. */
-  erpFields: Array<ErpField>;
+  /**
+   * Every field of the ERP's detail form as sent, so nothing the ERP knows is lost. A detail field; a real form has
+   * about 40, each counted as one object by demand control.
+   */
+  erpFields: Array<AfterSaleErpField>;
   /** Service fee (售后费用, ERP `money1`). */
   fee?: Maybe<Scalars['Float']['output']>;
   /** Handling content (处理内容, ERP `introN`). Detail field. */
@@ -73,13 +181,13 @@ export type AfterSaleService = {
   /** Remark (备注, ERP `introb`). Detail field. */
   remark?: Maybe<Scalars['String']['output']>;
   /** Handling state (处理结果, ERP `result1`). */
-  result?: Maybe<Label>;
+  result?: Maybe<AfterSaleHandlingState>;
   /** The customer's salesperson, names (客户销售人员, ERP `cate`). Detail field. */
   salesperson?: Maybe<Scalars['String']['output']>;
   /** Subject (售后主题, ERP `title`). */
   title?: Maybe<Scalars['String']['output']>;
   /** Urgency (紧急程度, ERP `great1`). */
-  urgency?: Maybe<Label>;
+  urgency?: Maybe<AfterSaleUrgency>;
 };
 
 /**
@@ -113,11 +221,11 @@ export type AfterSaleServiceFilter = {
   /** Product name contains (`ProName`). */
   productName?: InputMaybe<Scalars['String']['input']>;
   /** Services of one customer, contract, product or project (`datatype` + `ord`). */
-  relatedTo?: InputMaybe<RelatedRecord>;
+  relatedTo?: InputMaybe<AfterSaleRelatedRecord>;
   /** Remark contains (`introb`). */
   remark?: InputMaybe<Scalars['String']['input']>;
   /** Reminder lists (`remind`). */
-  remind?: InputMaybe<Remind>;
+  remind?: InputMaybe<AfterSaleRemind>;
   /** Handling-state option ids (`result1`). */
   resultIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   /** Quick search across the text columns (`searchKey`). */
@@ -134,12 +242,27 @@ export type AfterSaleServicePage = {
   /** The services on this page. */
   items: Array<AfterSaleService>;
   /** Where this page sits in the whole result. */
-  pageInfo: PageInfo;
+  pageInfo: AfterSaleServicePageInfo;
+};
+
+/** Offset paging, as the ERP pages (`pageindex`, `pagesize`, `recordcount`). */
+export type AfterSaleServicePageInfo = {
+  __typename?: 'AfterSaleServicePageInfo';
+  /** Whether a page follows this one. */
+  hasNextPage: Scalars['Boolean']['output'];
+  /** 1-based page number. */
+  page: Scalars['Int']['output'];
+  /** Page size asked for. */
+  pageSize: Scalars['Int']['output'];
+  /** All matching services (`recordcount`). */
+  totalCount: Scalars['Int']['output'];
+  /** Pages in the whole result. */
+  totalPages: Scalars['Int']['output'];
 };
 
 /** Sort order of the list (`_rpt_sort`), applied by the ERP to the whole result. */
 export type AfterSaleServiceSort = {
-  direction?: InputMaybe<SortDirection>;
+  direction?: InputMaybe<AfterSaleSortDirection>;
   field: AfterSaleServiceSortField;
 };
 
@@ -157,6 +280,20 @@ export type AfterSaleServiceSortField =
   | 'RESULT'
   | 'TITLE'
   | 'URGENCY';
+
+/** Sort direction of the after-sales list. */
+export type AfterSaleSortDirection =
+  | 'ASC'
+  | 'DESC';
+
+/** An urgency level (紧急程度, ERP option set `great1`). */
+export type AfterSaleUrgency = AfterSaleOption & {
+  __typename?: 'AfterSaleUrgency';
+  /** The ERP option id; null when the ERP sent only the display text (list rows). */
+  id?: Maybe<Scalars['ID']['output']>;
+  /** The display text. */
+  name: Scalars['String']['output'];
+};
 
 /** A contract, owned by the contracts subgraph; this subgraph adds its after-sales services (`datatype=contract`). */
 export type Contract = {
@@ -194,31 +331,6 @@ export type CustomerAfterSaleServicesArgs = {
   sort?: InputMaybe<AfterSaleServiceSort>;
 };
 
-/** One field of the ERP's detail form (BillClass field), raw. */
-export type ErpField = {
-  __typename?: 'ErpField';
-  /** ERP caption (Chinese). */
-  caption: Scalars['String']['output'];
-  /** The form group the field sits in. */
-  group: Scalars['String']['output'];
-  /** ERP field id. */
-  id: Scalars['String']['output'];
-  /** Display text. */
-  text: Scalars['String']['output'];
-  /** ERP widget type (`text`, `select`, `source`, ...). */
-  type: Scalars['String']['output'];
-  /** Edit value (option id, `deptIds|subDeptIds|userIds` for people), empty when the ERP sent none. */
-  value: Scalars['String']['output'];
-};
-
-export type HandleOutcome =
-  /** Nothing was stored: the input broke a rule or the ERP refused it. */
-  | 'REJECTED'
-  /** The ERP accepted the save and the re-read service shows it. */
-  | 'SAVED'
-  /** The ERP may or may not have stored it (no answer, or a success the record does not show). Check before repeating. */
-  | 'UNKNOWN';
-
 export type HandleServiceInput = {
   /** After-sales person(s) to assign, ERP user ids, comma-separated (指派售后, `cateid`; at most 50 characters). */
   assigneeId: Scalars['String']['input'];
@@ -237,32 +349,48 @@ export type HandleServiceInput = {
   salespersonId: Scalars['String']['input'];
 };
 
+export type HandleServiceOutcome =
+  /** Nothing was stored: the input broke a rule or the ERP refused it. */
+  | 'REJECTED'
+  /** The ERP accepted the save and the re-read service shows it. */
+  | 'SAVED'
+  /** The ERP may or may not have stored it (no answer, or a success the record does not show). Check before repeating. */
+  | 'UNKNOWN';
+
 /** The outcome of handleService. */
 export type HandleServicePayload = {
   __typename?: 'HandleServicePayload';
   /** The ERP's own message text, when it answered. */
   message?: Maybe<Scalars['String']['output']>;
-  outcome: HandleOutcome;
+  outcome: HandleServiceOutcome;
   /** The service as re-read after the save. */
   service?: Maybe<AfterSaleService>;
   /** Why the input was refused, per field (before any ERP call, or as the ERP said). */
-  userErrors: Array<UserError>;
+  userErrors: Array<HandleServiceUserError>;
 };
 
-/** An ERP option: its id where the ERP gives one (detail reads), and its display name. */
-export type Label = {
-  __typename?: 'Label';
-  /** The ERP option id; null when the ERP sent only the display text (list rows). */
-  id?: Maybe<Scalars['ID']['output']>;
-  /** The display text. */
-  name: Scalars['String']['output'];
+/** An input field handleService refused, and why. */
+export type HandleServiceUserError = {
+  __typename?: 'HandleServiceUserError';
+  code: HandleServiceUserErrorCode;
+  /** The input field at fault. */
+  field: Scalars['String']['output'];
+  message: Scalars['String']['output'];
 };
+
+/** Why handleService refused an input field. */
+export type HandleServiceUserErrorCode =
+  | 'INVALID'
+  | 'REJECTED_BY_ERP'
+  | 'REQUIRED'
+  | 'TOO_LONG';
 
 export type Mutation = {
   __typename?: 'Mutation';
   /**
    * Processes a service (`chuli.asp`): assigns it and records how it was handled. Never retried automatically. Read
    * `outcome`: SAVED is confirmed by re-reading the service; UNKNOWN means the ERP may or may not have stored it.
+   * Two ERP calls: the save and the re-read.
    */
   handleService: HandleServicePayload;
 };
@@ -270,21 +398,6 @@ export type Mutation = {
 
 export type MutationHandleServiceArgs = {
   input: HandleServiceInput;
-};
-
-/** Offset paging, as the ERP pages (`pageindex`, `pagesize`, `recordcount`). */
-export type PageInfo = {
-  __typename?: 'PageInfo';
-  /** Whether a page follows this one. */
-  hasNextPage: Scalars['Boolean']['output'];
-  /** 1-based page number. */
-  page: Scalars['Int']['output'];
-  /** Page size asked for. */
-  pageSize: Scalars['Int']['output'];
-  /** All matching services (`recordcount`). */
-  totalCount: Scalars['Int']['output'];
-  /** Pages in the whole result. */
-  totalPages: Scalars['Int']['output'];
 };
 
 /** A product, owned by the products subgraph; this subgraph adds its after-sales services (`datatype=product`). */
@@ -325,9 +438,12 @@ export type ProjectAfterSaleServicesArgs = {
 
 export type Query = {
   __typename?: 'Query';
-  /** One service by ERP id; null when the ERP says it does not exist or was deleted. */
+  /** One service by ERP id; null when the ERP says it does not exist or was deleted. One ERP call (`add.asp`). */
   afterSaleService?: Maybe<AfterSaleService>;
-  /** One page of after-sales services. `pageSize` is at most 100. */
+  /**
+   * One page of after-sales services. `pageSize` is at most 100. One ERP call (`list.asp`); each service on the page
+   * costs one more when a detail field is selected.
+   */
   afterSaleServices: AfterSaleServicePage;
 };
 
@@ -343,51 +459,6 @@ export type QueryAfterSaleServicesArgs = {
   pageSize?: InputMaybe<Scalars['Int']['input']>;
   sort?: InputMaybe<AfterSaleServiceSort>;
 };
-
-/** Kinds of related records (`datatype`). */
-export type RelatedKind =
-  /** Contract (`contract`). */
-  | 'CONTRACT'
-  /** Customer (`tel`). */
-  | 'CUSTOMER'
-  /** Product (`product`). */
-  | 'PRODUCT'
-  /** Project / sales opportunity (`chance`). */
-  | 'PROJECT';
-
-/** A record another subgraph owns that services can relate to. */
-export type RelatedRecord = {
-  /** The record's ERP id. */
-  id: Scalars['ID']['input'];
-  kind: RelatedKind;
-};
-
-/** The ERP's reminder lists (`remind`). */
-export type Remind =
-  /** Newest services (137). */
-  | 'LATEST'
-  /** Pending services assigned to the caller (22). */
-  | 'PENDING'
-  /** Services shared with the caller (202). */
-  | 'SHARED';
-
-export type SortDirection =
-  | 'ASC'
-  | 'DESC';
-
-export type UserError = {
-  __typename?: 'UserError';
-  code: UserErrorCode;
-  /** The input field at fault. */
-  field: Scalars['String']['output'];
-  message: Scalars['String']['output'];
-};
-
-export type UserErrorCode =
-  | 'INVALID'
-  | 'REJECTED_BY_ERP'
-  | 'REQUIRED'
-  | 'TOO_LONG';
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
@@ -497,73 +568,135 @@ export type FederationReferenceTypes = ResolversObject<{
 }>;
 
 
+/** Mapping of interface types */
+export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = ResolversObject<{
+  AfterSaleOption:
+    | ( LabelModel )
+    | ( LabelModel )
+    | ( LabelModel )
+    | ( LabelModel )
+  ;
+}>;
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  AfterSaleService: ResolverTypeWrapper<AfterSaleServiceModel>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  AfterSaleAcceptanceChannel: ResolverTypeWrapper<LabelModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  AfterSaleCategory: ResolverTypeWrapper<LabelModel>;
+  AfterSaleDepartment: ResolverTypeWrapper<AfterSaleDepartment>;
+  AfterSaleErpField: ResolverTypeWrapper<ErpFieldModel>;
+  AfterSaleHandlingState: ResolverTypeWrapper<LabelModel>;
+  AfterSaleOption: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['AfterSaleOption']>;
+  AfterSalePerson: ResolverTypeWrapper<AfterSalePerson>;
+  AfterSaleRelatedKind: AfterSaleRelatedKind;
+  AfterSaleRelatedRecord: AfterSaleRelatedRecord;
+  AfterSaleRemind: AfterSaleRemind;
+  AfterSaleService: ResolverTypeWrapper<AfterSaleServiceModel>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   AfterSaleServiceFilter: AfterSaleServiceFilter;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   AfterSaleServicePage: ResolverTypeWrapper<ServicePageModel>;
+  AfterSaleServicePageInfo: ResolverTypeWrapper<PageInfoModel>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   AfterSaleServiceSort: AfterSaleServiceSort;
   AfterSaleServiceSortField: AfterSaleServiceSortField;
+  AfterSaleSortDirection: AfterSaleSortDirection;
+  AfterSaleUrgency: ResolverTypeWrapper<LabelModel>;
   Contract: ResolverTypeWrapper<ContractModel>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Customer: ResolverTypeWrapper<CustomerModel>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  ErpField: ResolverTypeWrapper<ErpFieldModel>;
-  HandleOutcome: HandleOutcome;
   HandleServiceInput: HandleServiceInput;
+  HandleServiceOutcome: HandleServiceOutcome;
   HandleServicePayload: ResolverTypeWrapper<HandleResultModel>;
-  Label: ResolverTypeWrapper<LabelModel>;
+  HandleServiceUserError: ResolverTypeWrapper<UserErrorModel>;
+  HandleServiceUserErrorCode: HandleServiceUserErrorCode;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  PageInfo: ResolverTypeWrapper<PageInfoModel>;
   Product: ResolverTypeWrapper<ProductModel>;
   Project: ResolverTypeWrapper<ProjectModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  RelatedKind: RelatedKind;
-  RelatedRecord: RelatedRecord;
-  Remind: Remind;
-  SortDirection: SortDirection;
-  UserError: ResolverTypeWrapper<UserErrorModel>;
-  UserErrorCode: UserErrorCode;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  AfterSaleService: AfterSaleServiceModel;
-  String: Scalars['String']['output'];
-  Float: Scalars['Float']['output'];
+  AfterSaleAcceptanceChannel: LabelModel;
   ID: Scalars['ID']['output'];
+  String: Scalars['String']['output'];
+  AfterSaleCategory: LabelModel;
+  AfterSaleDepartment: AfterSaleDepartment;
+  AfterSaleErpField: ErpFieldModel;
+  AfterSaleHandlingState: LabelModel;
+  AfterSaleOption: ResolversInterfaceTypes<ResolversParentTypes>['AfterSaleOption'];
+  AfterSalePerson: AfterSalePerson;
+  AfterSaleRelatedRecord: AfterSaleRelatedRecord;
+  AfterSaleService: AfterSaleServiceModel;
+  Float: Scalars['Float']['output'];
   AfterSaleServiceFilter: AfterSaleServiceFilter;
   Boolean: Scalars['Boolean']['output'];
   AfterSaleServicePage: ServicePageModel;
-  AfterSaleServiceSort: AfterSaleServiceSort;
-  Contract: ContractModel;
+  AfterSaleServicePageInfo: PageInfoModel;
   Int: Scalars['Int']['output'];
+  AfterSaleServiceSort: AfterSaleServiceSort;
+  AfterSaleUrgency: LabelModel;
+  Contract: ContractModel;
   Customer: CustomerModel;
   DateTime: Scalars['DateTime']['output'];
-  ErpField: ErpFieldModel;
   HandleServiceInput: HandleServiceInput;
   HandleServicePayload: HandleResultModel;
-  Label: LabelModel;
+  HandleServiceUserError: UserErrorModel;
   Mutation: Record<PropertyKey, never>;
-  PageInfo: PageInfoModel;
   Product: ProductModel;
   Project: ProjectModel;
   Query: Record<PropertyKey, never>;
-  RelatedRecord: RelatedRecord;
-  UserError: UserErrorModel;
+}>;
+
+export type AfterSaleAcceptanceChannelResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleAcceptanceChannel'] = ResolversParentTypes['AfterSaleAcceptanceChannel']> = ResolversObject<{
+  id?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type AfterSaleCategoryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleCategory'] = ResolversParentTypes['AfterSaleCategory']> = ResolversObject<{
+  id?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type AfterSaleDepartmentResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleDepartment'] = ResolversParentTypes['AfterSaleDepartment']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type AfterSaleErpFieldResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleErpField'] = ResolversParentTypes['AfterSaleErpField']> = ResolversObject<{
+  caption?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  group?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type AfterSaleHandlingStateResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleHandlingState'] = ResolversParentTypes['AfterSaleHandlingState']> = ResolversObject<{
+  id?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type AfterSaleOptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleOption'] = ResolversParentTypes['AfterSaleOption']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'AfterSaleAcceptanceChannel' | 'AfterSaleCategory' | 'AfterSaleHandlingState' | 'AfterSaleUrgency', ParentType, ContextType>;
+}>;
+
+export type AfterSalePersonResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSalePerson'] = ResolversParentTypes['AfterSalePerson']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type AfterSaleServiceResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleService'] = ResolversParentTypes['AfterSaleService'], FederationReferenceType extends FederationReferenceTypes['AfterSaleService'] = FederationReferenceTypes['AfterSaleService']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['AfterSaleService']> | FederationReferenceType, FederationReferenceType, ContextType>;
   acceptedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
-  acceptedVia?: Resolver<Maybe<ResolversTypes['Label']>, ParentType, ContextType>;
+  acceptedVia?: Resolver<Maybe<ResolversTypes['AfterSaleAcceptanceChannel']>, ParentType, ContextType>;
   assignee?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  category?: Resolver<Maybe<ResolversTypes['Label']>, ParentType, ContextType>;
+  category?: Resolver<Maybe<ResolversTypes['AfterSaleCategory']>, ParentType, ContextType>;
   code?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   contactPerson?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   content?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -571,7 +704,7 @@ export type AfterSaleServiceResolvers<ContextType = GraphQLContext, ParentType e
   createdBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
   customerName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  erpFields?: Resolver<Array<ResolversTypes['ErpField']>, ParentType, ContextType>;
+  erpFields?: Resolver<Array<ResolversTypes['AfterSaleErpField']>, ParentType, ContextType>;
   fee?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   handlingContent?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   handlingResult?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -582,15 +715,29 @@ export type AfterSaleServiceResolvers<ContextType = GraphQLContext, ParentType e
   productName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
   remark?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  result?: Resolver<Maybe<ResolversTypes['Label']>, ParentType, ContextType>;
+  result?: Resolver<Maybe<ResolversTypes['AfterSaleHandlingState']>, ParentType, ContextType>;
   salesperson?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   title?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  urgency?: Resolver<Maybe<ResolversTypes['Label']>, ParentType, ContextType>;
+  urgency?: Resolver<Maybe<ResolversTypes['AfterSaleUrgency']>, ParentType, ContextType>;
 }>;
 
 export type AfterSaleServicePageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleServicePage'] = ResolversParentTypes['AfterSaleServicePage']> = ResolversObject<{
   items?: Resolver<Array<ResolversTypes['AfterSaleService']>, ParentType, ContextType>;
-  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['AfterSaleServicePageInfo'], ParentType, ContextType>;
+}>;
+
+export type AfterSaleServicePageInfoResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleServicePageInfo'] = ResolversParentTypes['AfterSaleServicePageInfo']> = ResolversObject<{
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  page?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pageSize?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  totalPages?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type AfterSaleUrgencyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleUrgency'] = ResolversParentTypes['AfterSaleUrgency']> = ResolversObject<{
+  id?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type ContractResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Contract'] = ResolversParentTypes['Contract'], FederationReferenceType extends FederationReferenceTypes['Contract'] = FederationReferenceTypes['Contract']> = ResolversObject<{
@@ -609,37 +756,21 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
-export type ErpFieldResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ErpField'] = ResolversParentTypes['ErpField']> = ResolversObject<{
-  caption?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  group?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  id?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  value?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-}>;
-
 export type HandleServicePayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['HandleServicePayload'] = ResolversParentTypes['HandleServicePayload']> = ResolversObject<{
   message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  outcome?: Resolver<ResolversTypes['HandleOutcome'], ParentType, ContextType>;
+  outcome?: Resolver<ResolversTypes['HandleServiceOutcome'], ParentType, ContextType>;
   service?: Resolver<Maybe<ResolversTypes['AfterSaleService']>, ParentType, ContextType>;
-  userErrors?: Resolver<Array<ResolversTypes['UserError']>, ParentType, ContextType>;
+  userErrors?: Resolver<Array<ResolversTypes['HandleServiceUserError']>, ParentType, ContextType>;
 }>;
 
-export type LabelResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Label'] = ResolversParentTypes['Label']> = ResolversObject<{
-  id?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
-  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+export type HandleServiceUserErrorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['HandleServiceUserError'] = ResolversParentTypes['HandleServiceUserError']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['HandleServiceUserErrorCode'], ParentType, ContextType>;
+  field?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   handleService?: Resolver<ResolversTypes['HandleServicePayload'], ParentType, ContextType, RequireFields<MutationHandleServiceArgs, 'input'>>;
-}>;
-
-export type PageInfoResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
-  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  page?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  pageSize?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  totalPages?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type ProductResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
@@ -659,26 +790,26 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   afterSaleServices?: Resolver<ResolversTypes['AfterSaleServicePage'], ParentType, ContextType, RequireFields<QueryAfterSaleServicesArgs, 'page' | 'pageSize'>>;
 }>;
 
-export type UserErrorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
-  code?: Resolver<ResolversTypes['UserErrorCode'], ParentType, ContextType>;
-  field?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-}>;
-
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
+  AfterSaleAcceptanceChannel?: AfterSaleAcceptanceChannelResolvers<ContextType>;
+  AfterSaleCategory?: AfterSaleCategoryResolvers<ContextType>;
+  AfterSaleDepartment?: AfterSaleDepartmentResolvers<ContextType>;
+  AfterSaleErpField?: AfterSaleErpFieldResolvers<ContextType>;
+  AfterSaleHandlingState?: AfterSaleHandlingStateResolvers<ContextType>;
+  AfterSaleOption?: AfterSaleOptionResolvers<ContextType>;
+  AfterSalePerson?: AfterSalePersonResolvers<ContextType>;
   AfterSaleService?: AfterSaleServiceResolvers<ContextType>;
   AfterSaleServicePage?: AfterSaleServicePageResolvers<ContextType>;
+  AfterSaleServicePageInfo?: AfterSaleServicePageInfoResolvers<ContextType>;
+  AfterSaleUrgency?: AfterSaleUrgencyResolvers<ContextType>;
   Contract?: ContractResolvers<ContextType>;
   Customer?: CustomerResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
-  ErpField?: ErpFieldResolvers<ContextType>;
   HandleServicePayload?: HandleServicePayloadResolvers<ContextType>;
-  Label?: LabelResolvers<ContextType>;
+  HandleServiceUserError?: HandleServiceUserErrorResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
-  PageInfo?: PageInfoResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Project?: ProjectResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
-  UserError?: UserErrorResolvers<ContextType>;
 }>;
 

@@ -31,8 +31,12 @@ export const resolvers: Resolvers = {
     items: (p) => p.items,
     pageInfo: (p) => p,
   },
-  PageInfo: {
+  AfterSaleServicePageInfo: {
     hasNextPage: (p) => p.page < p.totalPages,
+  },
+  // The domain keeps the ERP's name (`id`); the API calls it `key` so no client cache takes it for an identity.
+  AfterSaleErpField: {
+    key: (f) => f.id,
   },
   Customer,
   Contract,
