@@ -86,6 +86,7 @@ const variables = z.object({
   ZB_TIMEZONE: z.string().default('Asia/Shanghai'),
   ZB_SAVE_SUCCESS_PATTERN: z.string().default('成功'),
   ZB_NOT_FOUND_PATTERN: z.string().default('已被删除|不存在'),
+  ZB_LOG_PRETTY: bool(false),
   ZB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ZB_INTROSPECTION: optionalBool,
   ZB_MAX_DEPTH: int(10, 1),

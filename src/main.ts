@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const logger = createLogger(config.ZB_LOG_LEVEL);
+  // Pretty lines for a person at a terminal (or ZB_LOG_PRETTY=true); JSON lines for everything else.
+  const logger = createLogger(config.ZB_LOG_LEVEL, undefined, { pretty: config.ZB_LOG_PRETTY || (process.stdout.isTTY && config.NODE_ENV !== 'production') });
   let simulator: Simulator | undefined;
   let erpBaseUrl = config.ZB_BASE_URL;
   let credentials = config.ZB_USER && config.ZB_PASSWORD ? { user: config.ZB_USER, password: config.ZB_PASSWORD, serialnum: config.ZB_SERIALNUM } : undefined;

@@ -1,8 +1,9 @@
-import pino, { type DestinationStream, type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /**
- * Structured logs. Secrets are redacted by path as a second line of defence: the code never puts a password or a
- * session token into a log object in the first place.
+ * Structured logs: JSON lines with ISO timestamps and level names, for people and log pipelines alike. Secrets are
+ * redacted by path as a second line of defence: the code never puts a password or a session token into a log object
+ * in the first place.
  */
 export const REDACT_PATHS = [
   'password',
@@ -17,7 +18,23 @@ export const REDACT_PATHS = [
   'headers.authorization',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const options = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'zb-aftersale-subgraph' } };
-  return destination ? pino(options, destination) : pino(options);
+export interface LoggerSettings {
+  /** Human-readable lines (pino-pretty) instead of JSON: for local runs (ZB_LOG_PRETTY). */
+  pretty?: boolean;
+  /** Extra fields for every line (e.g. the active trace id), computed per line. */
+  mixin?: () => Record<string, unknown>;
+}
+
+export function createLogger(level: string, destination?: DestinationStream, settings: LoggerSettings = {}): Logger {
+  const options: LoggerOptions = {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { service: 'zb-aftersale-subgraph' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    ...(settings.mixin ? { mixin: settings.mixin } : {}),
+  };
+  if (destination) return pino(options, destination);
+  if (settings.pretty) return pino(options, pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname,service' } }));
+  return pino(options);
 }
