@@ -4,6 +4,7 @@ import { checkErpId, listDatas, type ServiceListQuery } from './filter';
 import { confirmsSave, handleDatas, rejectionErrors, type HandleResult, type ValidHandleInput } from './handle';
 import type { ServiceMapper } from './mapping';
 import type { AfterSaleService, ServicePage } from './model';
+import type { ServiceCache } from './ports';
 
 export interface OutcomeRules {
   /** A save's message text that means success (the real text is unknown: ZB_SAVE_SUCCESS_PATTERN). */
@@ -18,7 +19,8 @@ export class AfterSaleRepository {
     private readonly client: ErpClient,
     private readonly mapper: ServiceMapper,
     private readonly rules: OutcomeRules,
-    private readonly hooks: { afterSave?(id: string): void | Promise<void> } = {},
+    /** Told after every save that may have reached the ERP, so the confirming re-read cannot see an older answer. */
+    private readonly cache?: ServiceCache,
   ) {}
 
   async list(ctx: CallContext, query: ServiceListQuery): Promise<ServicePage> {
@@ -68,7 +70,8 @@ export class AfterSaleRepository {
       }
       throw e;
     }
-    // Whatever the ERP said, cached reads of this service may now be stale; the confirming re-read below must miss.
+    // Whatever the ERP said, reads of this service from before it may be stale: the confirming re-read below must
+    // neither be served from the cache nor join a read that was already in flight (the ERP may have run it pre-save).
     await this.afterSave(input.id);
     if (!this.rules.saveSuccess.test(text)) {
       return { outcome: 'REJECTED', message: text, userErrors: rejectionErrors(text), service: null };
@@ -89,7 +92,7 @@ export class AfterSaleRepository {
 
   private async afterSave(id: string): Promise<void> {
     try {
-      await this.hooks.afterSave?.(id.trim());
+      await this.cache?.afterSave(id.trim());
     } catch {
       // The save's outcome stands whatever the hook does; a cache that failed to drop entries ages them out by TTL.
     }

@@ -12,8 +12,14 @@ import { seededRandom, type Random } from './random';
  * - `stall`: no answer at all until the client gives up
  * - `silentSave`: a save answers success and stores nothing (seen by public clients)
  * - `badJson`: a truncated JSON reply
+ * - `hold`: the call is executed when it arrives (a read's answer is fixed then), and its reply is sent only after the
+ *   latency plus `delayMs`, and, when injected through `hold()`, after its `release()`. A save that lands meanwhile is
+ *   not in that answer: what a real ERP does with a query it has already run while the reply is still on its way.
+ *   Deterministic races: `const h = sim.faults.hold({ endpoint: 'detail' })`, wait until `h.held === 1`, do the
+ *   write, then `h.release()`. Over the admin API: `{"inject": [{"kind": "hold", "delayMs": 500}]}`, and
+ *   `POST /__sim/holds/release` releases every held reply.
  */
-export const FAULT_KINDS = ['html', 'http500', 'status11', 'session10', 'drop', 'dropAfterProcess', 'stall', 'silentSave', 'badJson'] as const;
+export const FAULT_KINDS = ['html', 'http500', 'status11', 'session10', 'drop', 'dropAfterProcess', 'stall', 'silentSave', 'badJson', 'hold'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ScriptedFault {
@@ -24,6 +30,38 @@ export interface ScriptedFault {
   times?: number;
   /** Extra latency for this fault only (e.g. a latency spike), in ms. */
   delayMs?: number;
+}
+
+/** The calls caught by one `hold()`. */
+export interface HeldReplies {
+  /** How many caught calls have been executed and are holding their replies (released ones included). */
+  readonly held: number;
+  /** Sends every reply this hold caught, and lets the ones it catches later through at once. */
+  release(): void;
+}
+
+/** What `draw` hands the server for a hold: when to send, and whom to tell the reply is computed. */
+export interface HoldGate {
+  readonly released: Promise<void>;
+  caught(): void;
+}
+
+class Gate implements HeldReplies, HoldGate {
+  held = 0;
+  readonly released: Promise<void>;
+  readonly release: () => void;
+
+  constructor() {
+    let open: () => void = () => undefined;
+    this.released = new Promise<void>((resolve) => {
+      open = () => resolve();
+    });
+    this.release = open;
+  }
+
+  caught(): void {
+    this.held++;
+  }
 }
 
 export interface FaultSettings {
@@ -47,7 +85,8 @@ export const DEFAULT_FAULTS: FaultSettings = {
 
 export class FaultInjector {
   private settings: FaultSettings = { ...DEFAULT_FAULTS };
-  private scripted: Array<Required<Omit<ScriptedFault, 'endpoint' | 'delayMs'>> & ScriptedFault> = [];
+  private scripted: Array<Required<Omit<ScriptedFault, 'endpoint' | 'delayMs'>> & ScriptedFault & { gate?: Gate }> = [];
+  private readonly gates = new Set<Gate>();
   private random: Random = seededRandom(DEFAULT_FAULTS.seed);
 
   configure(settings: Partial<FaultSettings>): void {
@@ -64,20 +103,39 @@ export class FaultInjector {
     this.scripted.push({ ...fault, times: fault.times ?? 1 });
   }
 
+  /**
+   * Holds the next matching call(s) (`times`, 1 when unset; `endpoint`, any but login when unset): each is executed on
+   * arrival and answered once `release()` is called (and its latency plus `delayMs` have passed).
+   */
+  hold(options: Omit<ScriptedFault, 'kind'> = {}): HeldReplies {
+    const gate = new Gate();
+    this.gates.add(gate);
+    void gate.released.then(() => this.gates.delete(gate));
+    this.scripted.push({ ...options, kind: 'hold', times: options.times ?? 1, gate });
+    return gate;
+  }
+
+  /** Lets every held reply go (a reset, or the simulator closing, never leaves a client hanging). */
+  releaseHolds(): void {
+    for (const gate of this.gates) gate.release();
+    this.gates.clear();
+  }
+
   reset(): void {
+    this.releaseHolds();
     this.settings = { ...DEFAULT_FAULTS };
     this.scripted = [];
     this.random = seededRandom(DEFAULT_FAULTS.seed);
   }
 
   /** Decides the fault for one call, consuming a scripted one first. */
-  draw(endpoint: Endpoint): { kind: FaultKind; delayMs: number } | undefined {
+  draw(endpoint: Endpoint): { kind: FaultKind; delayMs: number; gate?: HoldGate } | undefined {
     const index = this.scripted.findIndex((f) => (f.endpoint ? f.endpoint === endpoint : endpoint !== 'login'));
     if (index >= 0) {
       const fault = this.scripted[index]!;
       fault.times--;
       if (fault.times <= 0) this.scripted.splice(index, 1);
-      return { kind: fault.kind, delayMs: fault.delayMs ?? 0 };
+      return { kind: fault.kind, delayMs: fault.delayMs ?? 0, ...(fault.gate ? { gate: fault.gate } : {}) };
     }
     if (endpoint === 'login' || this.settings.errorRate <= 0 || this.settings.randomKinds.length === 0) return undefined;
     if (this.random() >= this.settings.errorRate) return undefined;

@@ -162,6 +162,24 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     calls.enter(endpoint);
     try {
       const latency = faults.current.latencyMs + (drawn?.delayMs ?? 0);
+      if (drawn?.kind === 'hold') {
+        // Executed now, answered later: a save that lands while the reply is held is not in it.
+        const reply = dispatch(endpoint, cmdkey, datas, session, undefined);
+        drawn.gate?.caught();
+        // A client that gives up meanwhile frees the worker, as with `stall`.
+        let onClose: () => void = () => undefined;
+        const gone = new Promise<void>((resolve) => {
+          onClose = () => resolve();
+          req.socket.once('close', onClose);
+        });
+        try {
+          await Promise.race([Promise.all([latency > 0 ? delay(latency) : undefined, drawn.gate?.released]), gone]);
+        } finally {
+          req.socket.off('close', onClose);
+        }
+        if (!req.socket.destroyed) sendReply(res, reply);
+        return;
+      }
       if (latency > 0) await delay(latency);
       switch (drawn?.kind) {
         case 'drop':
@@ -221,6 +239,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       faults.reset();
       return json(200, faults.current);
     }
+    if (path === '/__sim/holds/release' && req.method === 'POST') {
+      faults.releaseHolds();
+      return json(200, { ok: true });
+    }
     if (path === '/__sim/sessions/expire' && req.method === 'POST') {
       sessions.expireAll();
       return json(200, { ok: true });
@@ -260,6 +282,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     close: () =>
       new Promise<void>((resolve) => {
+        faults.releaseHolds();
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),

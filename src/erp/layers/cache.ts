@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { readKey, type ErpCall, type Layer, type Send } from '../call';
 import { ErpAuthError, ErpSessionError } from '../errors';
+import { readTags, serviceTags, WriteFence } from '../fence';
 import type { ErpObserver } from '../observer';
 import type { ErpReply } from '../types';
 
@@ -14,7 +15,7 @@ export interface CacheOptions {
 }
 
 /**
- * One cached answer. `tags` name what a save makes stale (`list`, or `detail:<ord>`) and whose answer it is
+ * One cached answer. `tags` name what a save makes stale (`list`, or `detail:<ord>`: fence.ts) and whose answer it is
  * (`identity:<identity>`, dropped when the ERP refuses that identity's session).
  */
 export interface CachedReply {
@@ -22,6 +23,11 @@ export interface CachedReply {
   freshUntil: number;
   staleUntil: number;
   tags: string[];
+  /**
+   * This process's write-fence position when the read that fetched it started: it is not served once a write of what it
+   * shows has been sent since. Absent on entries stored by anything else, which only tag drops remove.
+   */
+  fencedAt?: number;
 }
 
 type MaybePromise<T> = T | Promise<T>;
@@ -130,17 +136,16 @@ export class MemoryReadCacheStore implements ReadCacheStore {
 
 export interface ReadCache {
   layer: Layer;
-  /** Forget the detail of `ord` and every list page, for every identity: called after a save. */
+  /**
+   * Forget every answer tagged with any of `tags`, for every identity, and fence the reads of them in flight so their
+   * answers are not stored either.
+   */
+  invalidate(tags: readonly string[]): Promise<void>;
+  /** `invalidate` of what a save of `ord` changes: its detail and every list page. */
   invalidateService(ord: string): Promise<void>;
 }
 
 const identityTag = (call: ErpCall) => `identity:${call.auth?.identity ?? ''}`;
-
-function tagsOf(call: ErpCall): string[] {
-  if (call.endpoint !== 'detail') return [call.endpoint, identityTag(call)];
-  const ord = call.datas.find((d) => d.id === 'ord');
-  return [`detail:${ord ? String(ord.val).trim() : ''}`, identityTag(call)];
-}
 
 /** The ERP refused the caller's session or account: nothing cached under that identity may be served any more. */
 const refusesIdentity = (e: unknown): e is ErpSessionError | ErpAuthError => e instanceof ErpSessionError || e instanceof ErpAuthError;
@@ -150,19 +155,26 @@ const isPromise = <T>(v: MaybePromise<T>): v is Promise<T> => typeof (v as Promi
 /**
  * A short-lived cache of read answers with stale-while-revalidate. Keys include the caller's identity, so no user is
  * ever served another user's answer.
+ *
+ * `fence` is the stack's write fence (shared with coalescing, so writes passing the stack move it); an answer whose
+ * read started before a write (or an invalidation) of what it shows is neither stored nor served after it. This
+ * guards this process's own reads; a shared store would also need the other instances' writes fenced (left for then).
  */
-export function readCache(options: CacheOptions, observer: ErpObserver, store: ReadCacheStore): ReadCache {
+export function readCache(options: CacheOptions, observer: ErpObserver, store: ReadCacheStore, fence: WriteFence = new WriteFence()): ReadCache {
   const clock = options.now ?? Date.now;
-  const refreshing = new Set<string>();
-  // Bumped by every invalidation: an answer fetched before a save must not be stored after it. This guards this
-  // process's own reads; a shared store would also need the other instances' in-flight reads fenced (left for then).
-  let generation = 0;
+  // Background refreshes in flight, by key, with the fence position each started at.
+  const refreshing = new Map<string, number>();
 
-  const put = async (key: string, call: ErpCall, reply: ErpReply, startedAt: number) => {
-    if (startedAt !== generation) return;
+  const put = async (key: string, call: ErpCall, tags: readonly string[], reply: ErpReply, startedAt: number) => {
+    if (fence.movedSince(tags, startedAt)) return;
     const now = clock();
-    await store.set(key, { reply, freshUntil: now + options.ttlMs, staleUntil: now + options.ttlMs + options.staleMs, tags: tagsOf(call) });
+    const staleUntil = now + options.ttlMs + options.staleMs;
+    await store.set(key, { reply, freshUntil: now + options.ttlMs, staleUntil, tags: [...tags, identityTag(call)], fencedAt: startedAt });
   };
+
+  // Also covers a save that lands while an asynchronous store is answering, or before its drop has reached the store.
+  const servable = (entry: CachedReply | undefined, tags: readonly string[]) =>
+    entry && (entry.fencedAt === undefined || !fence.movedSince(tags, entry.fencedAt)) ? entry : undefined;
 
   // A kicked or expired user must not go on reading stale answers: the next read goes to the ERP and fails there.
   const dropIdentity = async (call: ErpCall, e: ErpSessionError | ErpAuthError) => {
@@ -170,28 +182,40 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
     observer.cacheDropped?.(call, e.code);
   };
 
-  const refresh = (key: string, call: ErpCall, next: Send) => {
-    if (refreshing.has(key)) return;
-    refreshing.add(key);
-    const gen = generation;
+  const refresh = (key: string, call: ErpCall, tags: readonly string[], next: Send) => {
+    const running = refreshing.get(key);
+    // One refresh per key, unless the running one started before a write of what it reads: its answer will not be kept.
+    if (running !== undefined && !fence.movedSince(tags, running)) return;
+    const startedAt = fence.position();
+    refreshing.set(key, startedAt);
     // Nobody waits for a background refresh, so no caller's signal applies to it.
     const { signal: _signal, ...detached } = call;
     next(detached)
       .then(
-        (reply) => put(key, call, reply, gen),
+        (reply) => put(key, call, tags, reply, startedAt),
         (e: unknown) => (refusesIdentity(e) ? dropIdentity(call, e) : undefined),
       )
       .catch(() => undefined)
-      .finally(() => refreshing.delete(key));
+      .finally(() => {
+        if (refreshing.get(key) === startedAt) refreshing.delete(key);
+      });
   };
+
+  async function invalidate(tags: readonly string[]): Promise<void> {
+    // Fenced first: a read in flight that answers while the store is still dropping must not be stored.
+    fence.bump(tags);
+    await store.dropTagged(tags);
+  }
 
   return {
     layer: (next) => async (call) => {
       if (call.kind !== 'read') return next(call);
       const key = readKey(call);
+      const tags = readTags(call);
+      const startedAt = fence.position();
       const found = store.get(key);
       // The in-process store answers in the same tick, so a miss reaches the ERP (and coalescing) without a detour.
-      const entry = isPromise(found) ? await found : found;
+      const entry = servable(isPromise(found) ? await found : found, tags);
       const now = clock();
       if (entry && now < entry.freshUntil) {
         observer.cache?.(call, 'hit');
@@ -199,11 +223,10 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
       }
       if (entry && now < entry.staleUntil) {
         observer.cache?.(call, 'stale');
-        refresh(key, call, next);
+        refresh(key, call, tags, next);
         return entry.reply;
       }
       observer.cache?.(call, 'miss');
-      const gen = generation;
       let reply: ErpReply;
       try {
         reply = await next(call);
@@ -212,12 +235,10 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
         throw e;
       }
       // A store that fails to keep an answer costs a future miss, never this caller's answer.
-      await put(key, call, reply, gen).catch(() => undefined);
+      await put(key, call, tags, reply, startedAt).catch(() => undefined);
       return reply;
     },
-    async invalidateService(ord) {
-      generation++;
-      await store.dropTagged(['list', `detail:${ord.trim()}`]);
-    },
+    invalidate,
+    invalidateService: (ord) => invalidate(serviceTags(ord)),
   };
 }
