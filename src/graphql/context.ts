@@ -2,6 +2,7 @@ import type DataLoader from 'dataloader';
 import type { CallContext } from '../erp/client';
 import type { IdempotentHandler } from '../domain/idempotency';
 import type { AfterSaleService } from '../domain/model';
+import type { OptionLookupService } from '../domain/options';
 import type { AfterSaleRepository } from '../domain/repository';
 
 /** Runs `work` within the request's share of the process-wide ERP call slots. */
@@ -16,6 +17,8 @@ export interface GraphQLContext {
   unauthenticated?: string;
   repository: AfterSaleRepository;
   handler: IdempotentHandler;
+  /** Option lists per ERP identity, shared across requests (kept and single-flight inside). */
+  optionLookups: OptionLookupService;
   /**
    * At most ZB_DETAIL_CONCURRENCY of this request's ERP reads at once, lists and details alike: one request (2,000
    * representations, 30 aliased pages) cannot take the whole process-wide queue from everyone else.

@@ -8,6 +8,7 @@ import {
 } from 'graphql';
 import { SERVICE_FIELDS } from '../domain/field-map';
 import type { ServiceField } from '../domain/model';
+import { DEFAULT_OPTION_LOOKUP, optionLookupCalls } from '../domain/options';
 import { userInputError } from './errors';
 
 /**
@@ -16,8 +17,9 @@ import { userInputError } from './errors';
  * refuses an operation on this estimate (per-operation limits, and the in-flight memory budget), so a request over a
  * bound is refused before any ERP call. The rules mirror how the resolvers spend calls: a list page is one list call;
  * a service needs its detail (one call, shared by all its fields) when a field the list row lacks is selected, or when
- * it is fetched by id; `handleService` is one save plus one confirming re-read. Fields under `@skip`/`@include` are
- * counted as selected: the estimate never undercounts.
+ * it is fetched by id; `handleService` is one save plus one confirming re-read; `afterSaleServiceOptions` is a whole
+ * learning pass (one list page plus its details), though a kept answer costs none. Fields under `@skip`/`@include`
+ * are counted as selected: the estimate never undercounts.
  */
 export interface OperationEstimate {
   erpCalls: number;
@@ -32,6 +34,8 @@ export interface EstimateRules {
   onListRow(field: ServiceField): boolean;
   /** `pageSize` when the operation leaves it out. */
   defaultPageSize: number;
+  /** ERP calls of one option-lookup learning pass at most; the domain default's when absent. */
+  optionLookupCalls?: number;
 }
 
 /** Entity types this subgraph resolves from `_entities`, with the key it reads. */
@@ -169,6 +173,10 @@ class Estimator {
       if (root === 'Query' && f.name === 'afterSaleServices') cost = add(cost, this.page(f.args, f.set, 1));
       else if (root === 'Query' && f.name === 'afterSaleService') cost = add(cost, add({ erpCalls: 1, items: 1 }, f.set ? this.service(f.set, 1, 'detail') : ZERO));
       else if (root === 'Query' && f.name === '_entities') cost = add(cost, this.entities(f.args, f.set));
+      else if (root === 'Query' && f.name === 'afterSaleServiceOptions') {
+        // Worst case, per alias: the kept answer and the shared pass are per identity, not known before execution.
+        cost = add(cost, { erpCalls: this.rules.optionLookupCalls ?? optionLookupCalls(DEFAULT_OPTION_LOOKUP.sampleSize), items: 0 });
+      }
       else if (root === 'Mutation' && f.name === 'handleService') {
         cost = add(cost, { erpCalls: 2, items: 1 });
         for (const p of f.set ? this.fields(f.set, 'HandleServicePayload') : []) if (p.name === 'service' && p.set) cost = add(cost, this.service(p.set, 1, 'detail'));

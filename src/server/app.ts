@@ -12,10 +12,11 @@ import type { Config } from '../config';
 import { loadFieldMap, type FieldMap } from '../domain/field-map';
 import { IdempotentHandler, MemoryIdempotencyStore } from '../domain/idempotency';
 import { ServiceMapper } from '../domain/mapping';
+import { OptionLookupService } from '../domain/options';
 import { AfterSaleRepository } from '../domain/repository';
 import type { CallContext } from '../erp/client';
 import type { Credentials } from '../erp/layers/session';
-import { MemoryReadCacheStore, readCache } from '../erp/layers/cache';
+import { MemoryReadCacheStore } from '../erp/layers/cache';
 import { deadline } from '../erp/deadline';
 import { createErpStack, type ErpStack } from '../erp/stack';
 import { erpStackOptions } from './erp-options';
@@ -72,21 +73,25 @@ export async function startApp(options: AppOptions): Promise<App> {
   const logger = options.logger ?? createLogger(config.ZB_LOG_LEVEL);
   const metrics = createMetrics();
   const observer = erpObserver(logger, metrics);
+  // The stack builds the cache itself, behind the write fence that coalescing honours too.
   const cache = config.ZB_CACHE_TTL_MS > 0
-    ? readCache({ ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS }, observer, new MemoryReadCacheStore(config.ZB_CACHE_MAX_ENTRIES, { maxBytes: config.ZB_CACHE_MAX_BYTES }))
+    ? { options: { ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS }, store: new MemoryReadCacheStore(config.ZB_CACHE_MAX_ENTRIES, { maxBytes: config.ZB_CACHE_MAX_BYTES }) }
     : undefined;
-  const stack = createErpStack(erpStackOptions(config, options.erpBaseUrl, options.credentials, cache ? [cache.layer] : []), observer);
-  const mapper = new ServiceMapper(options.fieldMap ?? loadFieldMap(config.ZB_FIELD_MAP), config.ZB_TIMEZONE);
+  const stack = createErpStack({ ...erpStackOptions(config, options.erpBaseUrl, options.credentials), ...(cache ? { cache } : {}) }, observer);
+  const fieldMap = options.fieldMap ?? loadFieldMap(config.ZB_FIELD_MAP);
+  const mapper = new ServiceMapper(fieldMap, config.ZB_TIMEZONE);
   const repository = new AfterSaleRepository(stack.client, mapper, {
     saveSuccess: new RegExp(config.ZB_SAVE_SUCCESS_PATTERN),
     notFound: new RegExp(config.ZB_NOT_FOUND_PATTERN),
-  }, cache ? { afterSave: (id) => cache.invalidateService(id) } : undefined);
+  }, stack.serviceCache);
   const handler = new IdempotentHandler(repository, new MemoryIdempotencyStore({
     ttlMs: config.ZB_IDEMPOTENCY_TTL_MS,
     maxKeys: config.ZB_IDEMPOTENCY_MAX_KEYS,
     maxBytes: config.ZB_IDEMPOTENCY_MAX_BYTES,
     maxPending: config.ZB_MAX_INFLIGHT_REQUESTS,
   }));
+  // Option lists per ERP identity, kept 10 minutes (the domain default: no setting yet).
+  const optionLookups = new OptionLookupService(stack.client, fieldMap);
 
   const production = config.NODE_ENV === 'production';
   const introspection = config.ZB_INTROSPECTION;
@@ -117,6 +122,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   const estimateRules = {
     onListRow: (field: Parameters<ServiceMapper['listColumn']>[0]) => mapper.listColumn(field) !== undefined,
     defaultPageSize: 20,
+    optionLookupCalls: optionLookups.maxErpCalls,
   };
 
   const httpServer = createHttpServer({
@@ -200,6 +206,7 @@ export async function startApp(options: AppOptions): Promise<App> {
           ...(identity.refused ? { unauthenticated: identity.refused } : {}),
           repository,
           handler,
+          optionLookups,
           erpSlots,
           serviceLoader: createServiceLoader(repository, erp, erpSlots, options.naiveDetailLoads ? { naive: true } : undefined),
           maxPageSize: config.ZB_MAX_PAGE_SIZE,

@@ -3,6 +3,7 @@ import type { Resolvers } from '../generated/resolvers-types';
 import { userInputError } from '../errors';
 import { Contract, Customer, Product, Project } from './entities';
 import { Mutation } from './mutation';
+import { AfterSaleServiceOptions } from './options';
 import { Query } from './query';
 import { AfterSaleService } from './service';
 
@@ -38,6 +39,7 @@ export const resolvers: Resolvers = {
   AfterSaleErpField: {
     key: (f) => f.id,
   },
+  AfterSaleServiceOptions,
   Customer,
   Contract,
   Product,

@@ -1,6 +1,7 @@
 import type { GraphQLContext } from '../context';
 import { guarded } from '../errors';
 import type { QueryResolvers } from '../generated/resolvers-types';
+import { afterSaleServiceOptions } from './options';
 import { listQuery } from './paging';
 
 export const Query: QueryResolvers<GraphQLContext> = {
@@ -9,4 +10,5 @@ export const Query: QueryResolvers<GraphQLContext> = {
     return ctx.erpSlots(() => ctx.repository.list(ctx.erp, query));
   }),
   afterSaleService: (_root, { id }, ctx) => guarded(() => ctx.serviceLoader.load(id)),
+  afterSaleServiceOptions,
 };
