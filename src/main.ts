@@ -34,7 +34,15 @@ async function main(): Promise<void> {
     logger.info({ msg: 'ZB_BASE_URL is not set: using the embedded ERP simulator', erp: simulator.url });
   }
   const app = await startApp({ config, erpBaseUrl, ...(credentials ? { credentials } : {}), logger });
-  logger.info({ msg: 'zb-aftersale-subgraph ready', url: app.url });
+  logger.info({ msg: 'zb-aftersale-subgraph listening', url: app.url });
+  // "ready" means what /health/ready says: the service account holds an ERP session (or none is needed).
+  const announce = setInterval(() => {
+    const session = app.stack.serviceSession;
+    if (session && session.status().state !== 'ready') return;
+    clearInterval(announce);
+    logger.info({ msg: 'zb-aftersale-subgraph ready', url: app.url });
+  }, 25);
+  announce.unref();
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -43,14 +51,17 @@ async function main(): Promise<void> {
     logger.info({ msg: 'shutting down', signal, timeoutMs: config.ZB_SHUTDOWN_TIMEOUT_MS });
     // Readiness turns 503 first; requests in flight (a save and its re-read can take 2 x ZB_TIMEOUT_MS) finish within
     // ZB_SHUTDOWN_TIMEOUT_MS, and only then is the process forced out.
+    // With ZB_SHUTDOWN_DRAIN_MS the listener keeps taking requests that far (a load balancer needs a probe or two to
+    // see the 503 and stop sending) before it closes.
     app.beginShutdown();
+    clearInterval(announce);
     const force = setTimeout(() => {
       logger.error({ msg: 'shutdown timed out: exiting with requests still in flight', timeoutMs: config.ZB_SHUTDOWN_TIMEOUT_MS });
       process.exit(1);
-    }, config.ZB_SHUTDOWN_TIMEOUT_MS + 1000);
+    }, config.ZB_SHUTDOWN_DRAIN_MS + config.ZB_SHUTDOWN_TIMEOUT_MS + 1000);
     force.unref();
-    app
-      .close()
+    new Promise<void>((resolve) => setTimeout(resolve, config.ZB_SHUTDOWN_DRAIN_MS))
+      .then(() => app.close())
       .then(() => simulator?.close())
       .then(() => process.exit(0))
       .catch((err: unknown) => {

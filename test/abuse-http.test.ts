@@ -248,3 +248,22 @@ function pidAlive(pid: number): boolean {
     return false;
   }
 }
+
+describe('graceful stop with a drain period', () => {
+  it('SIGTERM with ZB_SHUTDOWN_DRAIN_MS: readiness answers 503 while the listener still serves, then the process exits 0', async () => {
+    const child = await startSubgraphChild(sim.url, { ZB_SHUTDOWN_DRAIN_MS: '1500', ZB_LOG_LEVEL: 'info' });
+    try {
+      const signalled = Date.now();
+      child.signal('SIGTERM');
+      await poll(async () => (await freshGet(`${child.base}/health/ready`)) === 503, 'readiness answers 503 during the drain', 1400, 20);
+      // Still serving during the drain: a load balancer that has not noticed yet loses nothing.
+      expect((await normalQuery(child.base)).status).toBe(200);
+      const exit = await within(child.exited, 20000);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(Date.now() - signalled).toBeGreaterThanOrEqual(1500);
+      expect(child.output.tail(20000)).toMatch(/"msg":"zb-aftersale-subgraph ready"[\s\S]*"msg":"shutting down"/);
+    } finally {
+      await child.kill();
+    }
+  }, 40000);
+});

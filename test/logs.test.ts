@@ -17,6 +17,8 @@ it('JSON lines carry an ISO timestamp and the level name', () => {
 it.each([
   ['ZB_LOG_PRETTY=true', { ZB_LOG_PRETTY: 'true' }, /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] INFO: /m],
   ['default (not a terminal)', {}, /^\{"level":"info","time":"\d{4}-/m],
+  // "ready" is logged when readiness is true: after the service account's login, not when the port opens.
+  ['"ready" only after the ERP login', {}, /"msg":"erp login"[^\n]*"outcome":"ok"[\s\S]*"msg":"zb-aftersale-subgraph ready"/],
 ])('dist/main.js logs %s', async (_name, env, pattern) => {
   const port = await freePort();
   const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
@@ -26,7 +28,7 @@ it.each([
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
   try {
-    await poll(() => /ready/.test(output), 'the ready line', 20000);
+    await poll(() => /subgraph ready/.test(output), 'the ready line', 20000);
     expect(output).toMatch(pattern);
   } finally {
     child.kill('SIGKILL');
