@@ -25,7 +25,7 @@ function setUp() {
     new MemoryReadCacheStore(100, { now: () => now }),
   );
   const upstream: Send = (call) => new Promise<ErpReply>((resolve, reject) => pending.push({ call, resolve, reject }));
-  const send = cache.layer(upstream);
+  const send = cache.wrap(upstream);
   const prime = async (call: ErpCall, v: string) => {
     const first = send(call);
     pending.shift()!.resolve(reply(v));

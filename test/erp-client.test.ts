@@ -288,3 +288,45 @@ describe('abandoned callers and shutdown', () => {
     expect(sim.calls.count('detail')).toBe(1);
   });
 });
+
+describe('the read cache, built by the stack from its options', () => {
+  const settings = { ttlMs: 60_000, staleMs: 0, maxEntries: 10, maxBytes: 1 << 20 };
+
+  it('with a TTL, a repeated read is served without a call until a save of that service', async () => {
+    const s = createErpStack(options({ cache: settings }));
+    try {
+      const auth = s.serviceSession!;
+      expect(s.cache).toBeDefined();
+      await s.client.detail({ auth }, '1001');
+      sim.calls.clear();
+      await s.client.detail({ auth }, '1001');
+      expect(sim.calls.count('detail')).toBe(0);
+      await s.serviceCache.afterSave('1001');
+      await s.client.detail({ auth }, '1001');
+      expect(sim.calls.count('detail')).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a TTL of 0 (ZB_CACHE_TTL_MS unset) builds none: every read is a call', async () => {
+    const s = createErpStack(options({ cache: { ...settings, ttlMs: 0 } }));
+    try {
+      expect(s.cache).toBeUndefined();
+      const auth = s.serviceSession!;
+      await s.client.detail({ auth }, '1001');
+      await s.client.detail({ auth }, '1001');
+      expect(sim.calls.count('detail')).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+it('every failure carries the path of the call it ended', async () => {
+  await stack.client.list(ctx(), []);
+  sim.faults.inject({ kind: 'http500', endpoint: 'detail' });
+  await expect(stack.client.detail(ctx(), '1001')).rejects.toEqual(expect.objectContaining({ code: 'ERP_HTTP_STATUS', path: '/sysa/mobilephone/salesmanage/service/add.asp' }));
+  await stack.close();
+  await expect(stack.client.list(ctx(), [])).rejects.toEqual(expect.objectContaining({ code: 'ERP_CLIENT_CLOSED', path: '/sysa/mobilephone/salesmanage/service/list.asp' }));
+});

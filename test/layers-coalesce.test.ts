@@ -21,7 +21,7 @@ function setUp(withFence = true) {
   let joined = 0;
   const fence = new WriteFence();
   const layer = coalesce({ coalesced: () => joined++ }, withFence ? fence : undefined);
-  const send = withFence ? compose(fence.layer, layer)(upstream) : layer(upstream);
+  const send = withFence ? compose(fence, layer)(upstream) : layer.wrap(upstream);
   return { send, pending, fence, joined: () => joined };
 }
 
@@ -107,7 +107,7 @@ it('the last caller leaving aborts the upstream call', async () => {
   await expect(second).rejects.toBeInstanceOf(ErpAbortedError);
   expect(upstreamSignal.aborted).toBe(true);
   // The upstream's own rejection after the abort reaches nobody and is not left unhandled.
-  t.pending[0]!.reject(new ErpAbortedError('aborted', false));
+  t.pending[0]!.reject(new ErpAbortedError({ phase: 'sent' }));
   await settle();
 });
 

@@ -39,7 +39,7 @@ function setUp() {
   const events: string[] = [];
   const cache = readCache({ ttlMs: TTL, staleMs: STALE, now: () => now }, { cache: (_call, result) => events.push(result) }, new MemoryReadCacheStore(100, () => now));
   const up = upstream();
-  const send = cache.layer(up.send);
+  const send = cache.wrap(up.send);
   // Fills the cache with answer `v` for ord 1 at the current time.
   const prime = async (v: string) => {
     const first = send(detail('1'));

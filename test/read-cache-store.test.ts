@@ -73,7 +73,7 @@ describe('a store that answers with promises, as a shared one would', () => {
     const cache = readCache({ ttlMs: 1000, staleMs: 0, now: () => 0 }, {}, store);
     let upstream = 0;
     const send: Send = () => Promise.resolve(reply(`answer ${++upstream}`));
-    const read = cache.layer(send);
+    const read = cache.wrap(send);
     const call: ErpCall = { endpoint: 'detail', path: '/add.asp', kind: 'read', cmdkey: '', datas: [{ id: 'ord', val: '7' }] };
     await expect(read(call)).resolves.toEqual(reply('answer 1'));
     await expect(read(call)).resolves.toEqual(reply('answer 1'));
@@ -89,7 +89,7 @@ describe('a store that answers with promises, as a shared one would', () => {
       set: () => Promise.reject(new Error('store down')),
       dropTagged: () => Promise.resolve(),
     };
-    const read = readCache({ ttlMs: 1000, staleMs: 0 }, {}, failing).layer(() => Promise.resolve(reply('fine')));
+    const read = readCache({ ttlMs: 1000, staleMs: 0 }, {}, failing).wrap(() => Promise.resolve(reply('fine')));
     await expect(read({ endpoint: 'list', path: '/list.asp', kind: 'read', cmdkey: 'refresh', datas: [] })).resolves.toEqual(reply('fine'));
   });
 });

@@ -140,7 +140,7 @@ describe('the read cache honours the stack\'s write fence (layer level)', () => 
     const upstream: Send = (call) => new Promise<ErpReply>((resolve) => pending.push({ call, resolve }));
     const fence = new WriteFence();
     const cache = readCache({ ttlMs: 60_000, staleMs: 0, now: () => 0 }, {}, store, fence);
-    return { send: compose(fence.layer, cache.layer)(upstream), pending };
+    return { send: compose(fence, cache)(upstream), pending };
   }
 
   it('an entry fetched before a write is not served after it, even while the store still holds it', async () => {

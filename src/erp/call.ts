@@ -1,10 +1,7 @@
+import type { ErpAuthError } from './errors';
 import type { ErpData, ErpReply } from './types';
 
-/**
- * One ERP call as it travels through the client's layers. Layers compose like undici's interceptors: each takes the
- * next `Send` and returns a new one, so retry, circuit breaking, limits, coalescing and caching are independent
- * pieces stacked in one place (see stack.ts).
- */
+/** One ERP call as it travels through the client's layers (stack.ts). */
 export type CallKind = 'login' | 'read' | 'write';
 export type Endpoint = 'login' | 'list' | 'detail' | 'process';
 
@@ -15,6 +12,8 @@ export interface SessionSource {
   token(call: ErpCall): Promise<string>;
   /** A fresh token after `stale` was refused; absent when we cannot log in for this identity. */
   renew?(stale: string, call: ErpCall): Promise<string>;
+  /** A call made with `token` answered that the account itself is refused (status 4/5); absent when nothing follows. */
+  refused?(token: string, error: ErpAuthError): void;
 }
 
 export interface ErpCall {
@@ -34,11 +33,33 @@ export interface ErpCall {
 }
 
 export type Send = (call: ErpCall) => Promise<ErpReply>;
-export type Layer = (next: Send) => Send;
 
-/** `compose(a, b, c)(base)` runs a, then b, then c, then base. */
-export function compose(...layers: Layer[]): (base: Send) => Send {
-  return (base) => layers.reduceRight<Send>((next, layer) => layer(next), base);
+/**
+ * The one shape of a layer: like an undici interceptor it takes the next `Send` and returns a new one, so retry,
+ * circuit breaking, limits, coalescing and caching are independent pieces; `close()` is for a layer that holds
+ * something to let go of at shutdown. A layer may expose more (the breaker's state, the cache's invalidation), but the
+ * stack composes and closes every layer through this shape alone.
+ */
+export interface ErpLayer {
+  wrap(next: Send): Send;
+  close?(): void | Promise<void>;
+}
+
+/**
+ * `compose(a, b, c)(base)` runs a, then b, then c, then base: outermost first, as written and as a call travels.
+ * (undici's `Dispatcher.compose` nests the other way round: there the last interceptor listed runs first.)
+ */
+export function compose(...layers: ErpLayer[]): (base: Send) => Send {
+  return (base) => layers.reduceRight<Send>((next, layer) => layer.wrap(next), base);
+}
+
+/**
+ * The same call (or call context) without the caller's abort signal: for work nobody in particular waits for, or that
+ * must not be cut short by one caller leaving (a shared read, a background refresh, a save's confirming re-read).
+ */
+export function detached<T extends { signal?: AbortSignal }>(call: T): Omit<T, 'signal'> {
+  const { signal: _signal, ...rest } = call;
+  return rest;
 }
 
 /** The identity-scoped key of a read: same identity, endpoint, cmdkey and datas means the same answer. */

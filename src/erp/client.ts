@@ -1,7 +1,12 @@
-import type { Endpoint, ErpCall, Send, SessionSource } from './call';
+import type { CallKind, Endpoint, ErpCall, Send, SessionSource } from './call';
 import { decodeDetail, decodeMessage, decodeTable } from './decode';
 import type { ErpData, ErpDetail, ErpMessage, ErpTable } from './types';
+import { UnreachableCaseError } from './unreachable';
 
+/**
+ * The ERP's endpoints as requests: every request envelope (ERP-PROTOCOL.md §2) is made here, the login's included, and
+ * nowhere else. What the layers do with a call follows from its `kind`, which follows from its endpoint.
+ */
 export interface ErpPaths {
   login: string;
   list: string;
@@ -16,6 +21,13 @@ export const DEFAULT_PATHS: ErpPaths = {
   process: '/sysa/mobilephone/salesmanage/service/chuli.asp',
 };
 
+/** A service account (ZB_USER, ZB_PASSWORD, ZB_SERIALNUM). */
+export interface Credentials {
+  user: string;
+  password: string;
+  serialnum: string;
+}
+
 /** Who is calling and until when: one per GraphQL request. */
 export interface CallContext {
   auth: SessionSource;
@@ -29,6 +41,42 @@ export interface CallContext {
   principal?: string;
 }
 
+/** Each endpoint's kind (retried? cached? fenced?) and cmdkey: a new endpoint does not compile until it is placed. */
+function envelope(endpoint: Endpoint): { kind: CallKind; cmdkey: string } {
+  switch (endpoint) {
+    case 'login':
+      return { kind: 'login', cmdkey: '' };
+    case 'list':
+      return { kind: 'read', cmdkey: 'refresh' };
+    case 'detail':
+      // No cmdkey: the page's initial load, which for a detail page is the record.
+      return { kind: 'read', cmdkey: '' };
+    case 'process':
+      return { kind: 'write', cmdkey: '__sys_dosave' };
+    default:
+      throw new UnreachableCaseError(endpoint);
+  }
+}
+
+/**
+ * The login (ERP-PROTOCOL.md §4): plain-text credentials (`txt:`), no session. A login is shared by every caller
+ * waiting for it, so it carries the first caller's request id and deadline but no caller's abort signal.
+ */
+export function loginCall(credentials: Credentials, path: string, from: Pick<ErpCall, 'requestId' | 'deadline'> = {}): ErpCall {
+  return {
+    endpoint: 'login',
+    path,
+    ...envelope('login'),
+    datas: [
+      { id: 'user', val: `txt:${credentials.user}` },
+      { id: 'password', val: `txt:${credentials.password}` },
+      { id: 'serialnum', val: `txt:${credentials.serialnum}` },
+    ],
+    ...(from.requestId ? { requestId: from.requestId } : {}),
+    ...(from.deadline ? { deadline: from.deadline } : {}),
+  };
+}
+
 /** The three after-sales endpoints as typed operations over the layered `Send`. */
 export class ErpClient {
   constructor(
@@ -36,7 +84,8 @@ export class ErpClient {
     readonly paths: ErpPaths = DEFAULT_PATHS,
   ) {}
 
-  private call(ctx: CallContext, endpoint: Exclude<Endpoint, 'login'>, kind: 'read' | 'write', cmdkey: string, datas: ErpData[]): ErpCall {
+  private call(ctx: CallContext, endpoint: Exclude<Endpoint, 'login'>, datas: ErpData[]): ErpCall {
+    const { kind, cmdkey } = envelope(endpoint);
     return {
       endpoint,
       path: this.paths[endpoint],
@@ -53,16 +102,19 @@ export class ErpClient {
 
   /** list.asp with `cmdkey: refresh`: one page of the after-sales list. */
   async list(ctx: CallContext, datas: ErpData[]): Promise<ErpTable> {
-    return decodeTable(await this.send(this.call(ctx, 'list', 'read', 'refresh', datas)));
+    const call = this.call(ctx, 'list', datas);
+    return decodeTable(await this.send(call), call.path);
   }
 
   /** add.asp with `ord` and no cmdkey: the record as a bill, or the message that says it is gone. */
   async detail(ctx: CallContext, ord: string): Promise<ErpDetail> {
-    return decodeDetail(await this.send(this.call(ctx, 'detail', 'read', '', [{ id: 'ord', val: ord }])));
+    const call = this.call(ctx, 'detail', [{ id: 'ord', val: ord }]);
+    return decodeDetail(await this.send(call), call.path);
   }
 
   /** chuli.asp with `cmdkey: __sys_dosave`: never retried, never coalesced, never cached. */
   async process(ctx: CallContext, datas: ErpData[]): Promise<ErpMessage> {
-    return decodeMessage(await this.send(this.call(ctx, 'process', 'write', '__sys_dosave', datas)));
+    const call = this.call(ctx, 'process', datas);
+    return decodeMessage(await this.send(call), call.path);
   }
 }

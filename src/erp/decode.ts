@@ -3,7 +3,8 @@ import type { ErpBill, ErpDbType, ErpDetail, ErpField, ErpMessage, ErpReply, Erp
 
 /**
  * Turns the ERP's reply text into typed values. Everything here is defensive: the ERP is old, several installs differ,
- * and a reply that is not what we expect is an upstream error, never a crash.
+ * and a reply that is not what we expect is an upstream error, never a crash. Each function takes the path of the call
+ * whose reply it reads, for the errors it throws.
  */
 
 type Obj = Record<string, unknown>;
@@ -34,16 +35,16 @@ function escapeControlCharsInStrings(text: string): string {
   return out;
 }
 
-export function parseReplyText(text: string): unknown {
+export function parseReplyText(text: string, path = ''): unknown {
   const trimmed = text.replace(/^\uFEFF/, '').trim();
-  if (trimmed.startsWith('<')) throw new ErpBadResponseError('ERP answered an HTML page instead of JSON', 'html');
+  if (trimmed.startsWith('<')) throw new ErpBadResponseError('ERP answered an HTML page instead of JSON', 'html', { path });
   try {
     return JSON.parse(trimmed);
   } catch {
     try {
       return JSON.parse(escapeControlCharsInStrings(trimmed));
     } catch {
-      throw new ErpBadResponseError('ERP reply is not valid JSON', 'json');
+      throw new ErpBadResponseError('ERP reply is not valid JSON', 'json', { path });
     }
   }
 }
@@ -52,26 +53,26 @@ const SESSION_STATUSES = new Set([1, 2, 9, 10, 15]);
 const AUTH_STATUSES = new Set([4, 5]);
 
 /** Reads the envelope and turns a failure status into its error class (ERP-PROTOCOL.md §3). */
-export function readEnvelope(json: unknown): ErpReply {
-  if (!isObj(json) || !isObj(json.header)) throw new ErpBadResponseError('ERP reply has no header', 'shape');
+export function readEnvelope(json: unknown, path = ''): ErpReply {
+  if (!isObj(json) || !isObj(json.header)) throw new ErpBadResponseError('ERP reply has no header', 'shape', { path });
   const header = json.header;
   // One crash path writes the status as the string "11".
   const status = Number(header.status);
   const message = str(header.message);
-  if (!Number.isFinite(status)) throw new ErpBadResponseError('ERP reply has no numeric status', 'shape');
+  if (!Number.isFinite(status)) throw new ErpBadResponseError('ERP reply has no numeric status', 'shape', { path });
   if (status !== 0) {
-    if (status === 11) throw new ErpScriptError(`ERP script error: ${message}`);
-    if (SESSION_STATUSES.has(status)) throw new ErpSessionError(`ERP session rejected (status ${status}): ${message}`, status);
-    if (AUTH_STATUSES.has(status)) throw new ErpAuthError(`ERP refused the account (status ${status}): ${message}`, status);
-    throw new ErpStatusError(`ERP failure status ${status}: ${message}`, status);
+    if (status === 11) throw new ErpScriptError(`ERP script error: ${message}`, { path });
+    if (SESSION_STATUSES.has(status)) throw new ErpSessionError(`ERP session rejected (status ${status}): ${message}`, status, { path });
+    if (AUTH_STATUSES.has(status)) throw new ErpAuthError(`ERP refused the account (status ${status}): ${message}`, status, { path });
+    throw new ErpStatusError(`ERP failure status ${status}: ${message}`, status, { path });
   }
   const session = typeof header.session === 'string' && header.session !== '' ? header.session : undefined;
   return { header: { status, message, ...(session ? { session } : {}) }, body: isObj(json.body) ? json.body : undefined };
 }
 
-function model(reply: ErpReply): { name: string; value: unknown } {
+function model(reply: ErpReply, path: string): { name: string; value: unknown } {
   const body = reply.body;
-  if (!body) throw new ErpBadResponseError('ERP reply has no body', 'shape');
+  if (!body) throw new ErpBadResponseError('ERP reply has no body', 'shape', { path });
   const name = str(body.model);
   return { name, value: body[name] };
 }
@@ -83,15 +84,15 @@ const num = (v: unknown): number => {
 
 const DBTYPES = new Set<ErpDbType>(['int', 'number', 'date', 'bool', 'string']);
 
-export function decodeTable(reply: ErpReply): ErpTable {
-  const m = model(reply);
+export function decodeTable(reply: ErpReply, path = ''): ErpTable {
+  const m = model(reply, path);
   if (m.name !== 'source' || !isObj(m.value)) {
-    throw new ErpBadResponseError(`expected a SourceClass table, got model '${m.name}'`, 'shape');
+    throw new ErpBadResponseError(`expected a SourceClass table, got model '${m.name}'`, 'shape', { path });
   }
   const source = m.value;
   const kind = str(source.type ?? source.type_);
   const table = source.table;
-  if ((kind !== '' && kind !== 'table') || !isObj(table)) throw new ErpBadResponseError('SourceClass without a table', 'shape');
+  if ((kind !== '' && kind !== 'table') || !isObj(table)) throw new ErpBadResponseError('SourceClass without a table', 'shape', { path });
   const page = isObj(table.page) ? table.page : {};
   const cols = Array.isArray(table.cols) ? table.cols : [];
   const columns = cols.map((c) => {
@@ -103,7 +104,7 @@ export function decodeTable(reply: ErpReply): ErpTable {
   const rows = rawRows.map((r) => {
     // Some installs wrap a row as {value: [...]}.
     const cells: unknown = isObj(r) ? r.value : r;
-    if (!Array.isArray(cells)) throw new ErpBadResponseError('table row is not an array', 'shape');
+    if (!Array.isArray(cells)) throw new ErpBadResponseError('table row is not an array', 'shape', { path });
     const row: Record<string, string> = {};
     columns.forEach((c, i) => {
       row[c.id] = str(cells[i]);
@@ -141,8 +142,8 @@ function decodeField(f: unknown): ErpField {
   };
 }
 
-function decodeBill(value: unknown): ErpBill {
-  if (!isObj(value)) throw new ErpBadResponseError('BillClass missing', 'shape');
+function decodeBill(value: unknown, path: string): ErpBill {
+  if (!isObj(value)) throw new ErpBadResponseError('BillClass missing', 'shape', { path });
   const groups = Array.isArray(value.groups) ? value.groups : [];
   return {
     id: str(value.id),
@@ -161,15 +162,15 @@ function decodeMessageValue(value: unknown): ErpMessage {
   return { title: str(m.title), text: str(m.text), url: str(m.url), wait: num(m.wait), target: str(m.target), uitype: str(m.uitype), data: str(m.data) };
 }
 
-export function decodeDetail(reply: ErpReply): ErpDetail {
-  const m = model(reply);
-  if (m.name === 'bill') return { kind: 'bill', bill: decodeBill(m.value) };
+export function decodeDetail(reply: ErpReply, path = ''): ErpDetail {
+  const m = model(reply, path);
+  if (m.name === 'bill') return { kind: 'bill', bill: decodeBill(m.value, path) };
   if (m.name === 'message') return { kind: 'message', message: decodeMessageValue(m.value) };
-  throw new ErpBadResponseError(`expected a BillClass, got model '${m.name}'`, 'shape');
+  throw new ErpBadResponseError(`expected a BillClass, got model '${m.name}'`, 'shape', { path });
 }
 
-export function decodeMessage(reply: ErpReply): ErpMessage {
-  const m = model(reply);
-  if (m.name !== 'message') throw new ErpBadResponseError(`expected a MessageClass, got model '${m.name}'`, 'shape');
+export function decodeMessage(reply: ErpReply, path = ''): ErpMessage {
+  const m = model(reply, path);
+  if (m.name !== 'message') throw new ErpBadResponseError(`expected a MessageClass, got model '${m.name}'`, 'shape', { path });
   return decodeMessageValue(m.value);
 }

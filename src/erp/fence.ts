@@ -1,5 +1,6 @@
-import type { ErpCall, Layer, Send } from './call';
+import type { ErpCall, ErpLayer, Send } from './call';
 import type { ErpReply } from './types';
+import { UnreachableCaseError } from './unreachable';
 
 /**
  * What a call shows or changes, as tags: `list` (every list page) and `detail:<ord>` (one service's detail). The read
@@ -17,9 +18,21 @@ function ordOf(call: ErpCall): string | undefined {
   return ord === undefined ? undefined : String(ord.val).trim();
 }
 
-/** The tags of a read's answer. */
+/** The tags of a read's answer: a new read endpoint does not compile until it says which saves make it stale. */
 export function readTags(call: ErpCall): string[] {
-  return call.endpoint === 'detail' ? [detailTag(ordOf(call) ?? '')] : [call.endpoint];
+  const endpoint = call.endpoint;
+  switch (endpoint) {
+    case 'detail':
+      return [detailTag(ordOf(call) ?? '')];
+    case 'list':
+      return [LIST_TAG];
+    // Not reads: never cached nor coalesced, so their tags fence nothing.
+    case 'login':
+    case 'process':
+      return [endpoint];
+    default:
+      throw new UnreachableCaseError(endpoint);
+  }
 }
 
 /** The tags a write changes; undefined when it names no service (no `ord`), which counts as changing everything. */
@@ -47,7 +60,7 @@ const DEFAULT_MAX_TAGS = 1024;
  * every tag. Forgetting therefore never lets an old answer through: it only costs a miss for reads that started before
  * the forgotten write, i.e. older than the last `maxTags` distinct services written.
  */
-export class WriteFence {
+export class WriteFence implements ErpLayer {
   private seq = 0;
   private floor = 0;
   // Insertion order is epoch order: each bump re-inserts its tags at the end.
@@ -90,8 +103,10 @@ export class WriteFence {
     return this.marks.size;
   }
 
-  /** The layer that bumps on writes: outermost, so the settling bump happens before the writer sees the reply. */
-  readonly layer: Layer = (next) => (call) => (call.kind === 'write' ? this.fenced(call, next) : next(call));
+  /** As a layer it bumps on writes: outermost, so the settling bump happens before the writer sees the reply. */
+  wrap(next: Send): Send {
+    return (call) => (call.kind === 'write' ? this.fenced(call, next) : next(call));
+  }
 
   private async fenced(call: ErpCall, next: Send): Promise<ErpReply> {
     const tags = writeTags(call);

@@ -1,16 +1,24 @@
-import { compose, type Layer, type Send } from './call';
-import { DEFAULT_PATHS, ErpClient, type ErpPaths } from './client';
+import { compose, type ErpLayer, type Send } from './call';
+import { MemoryReadCacheStore } from './cache-store';
+import { DEFAULT_PATHS, ErpClient, type Credentials, type ErpPaths } from './client';
 import { serviceTags, WriteFence } from './fence';
 import { circuitBreaker, type Breaker, type BreakerOptions } from './layers/breaker';
-import { readCache, type CacheOptions, type ReadCache, type ReadCacheStore } from './layers/cache';
+import { readCache, type CacheOptions, type ReadCache } from './layers/cache';
 import { coalesce } from './layers/coalesce';
 import { gate } from './layers/gate';
 import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
 import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
-import { ServiceAccountSession, withSession, type Credentials, type ServiceSessionOptions } from './layers/session';
+import { withSession } from './layers/session';
 import type { ErpObserver } from './observer';
+import { ServiceAccountSession, type ServiceSessionOptions } from './service-account';
 import { ErpTransport, type TransportOptions } from './transport';
+
+export interface ReadCacheSettings extends CacheOptions {
+  /** The in-process store's bounds: entries, and estimated heap bytes (cache-store.ts). */
+  maxEntries: number;
+  maxBytes: number;
+}
 
 export interface ErpStackOptions {
   transport: TransportOptions;
@@ -22,10 +30,8 @@ export interface ErpStackOptions {
   breaker: BreakerOptions;
   limiter: LimiterOptions;
   coalesce: boolean;
-  /** The read cache (ZB_CACHE_TTL_MS > 0), built here so it honours the same write fence as coalescing. */
-  cache?: { options: CacheOptions; store: ReadCacheStore };
-  /** Extra layers above the cache and coalescing, outermost first. */
-  outerLayers?: Layer[];
+  /** The read cache: off when absent or when `ttlMs` is 0. */
+  cache?: ReadCacheSettings;
 }
 
 /** What the domain calls after a save (its `ServiceCache` port, domain/ports.ts; erp/ does not import the domain). */
@@ -46,35 +52,41 @@ export interface ErpStack {
   close(): Promise<void>;
 }
 
-/**
- * The client's layers, outermost first:
- *   write fence -> [outer layers] -> [read cache] -> coalesce -> session (relogin once) -> gate -> retry -> breaker
- *   -> limiter -> observe -> transport
- * The fence is outermost so that a write's settling bump happens before its caller sees the reply (and re-reads).
- * Retry sits above the breaker and the limiter so that every attempt is counted and queued on its own; logins enter
- * below the session layer and share the same resilience.
- */
 export function createErpStack(options: ErpStackOptions, observer: ErpObserver = {}): ErpStack {
   const transport = new ErpTransport(options.transport);
-  const breaker = circuitBreaker(options.breaker, observer);
-  const limiter = concurrencyLimit(options.limiter, observer);
-  const front = gate();
-  let closing: Promise<void> | undefined;
-  const wire: Send = compose(front.layer, retry(options.retry, observer), breaker.layer, limiter, observeAttempts(observer))(transport.send);
   const paths = { ...DEFAULT_PATHS, ...options.paths };
-  const serviceSession = options.credentials ? new ServiceAccountSession(wire, options.credentials, paths.login, observer, options.session) : undefined;
   const fence = new WriteFence();
-  const cache = options.cache ? readCache(options.cache.options, observer, options.cache.store, fence) : undefined;
-  const top: Send = compose(
-    fence.layer,
-    ...(options.outerLayers ?? []),
-    ...(cache ? [cache.layer] : []),
+  const breaker = circuitBreaker(options.breaker, observer);
+  const cacheSettings = options.cache;
+  const cache = cacheSettings && cacheSettings.ttlMs > 0 ? readCache(cacheSettings, observer, memoryStore(cacheSettings), fence) : undefined;
+
+  /**
+   * The whole client, outermost first, as a call travels:
+   * - the write fence is outermost, so a write's settling bump happens before its caller sees the reply (and re-reads);
+   * - the read cache and coalescing see each caller's read once, and honour that same fence;
+   * - the session layer puts the token in, and repeats a call once after a relogin;
+   * - from the gate down every attempt is its own: retry sits above the breaker and the limiter so that each attempt
+   *   is counted and queued on its own.
+   * Logins enter at the top too and pass straight down to the gate: they are neither reads nor writes, and the
+   * session layer lets calls of kind 'login' through, so they share the reads' resilience and nothing else.
+   */
+  const layers: ErpLayer[] = [
+    fence,
+    ...(cache ? [cache] : []),
     ...(options.coalesce ? [coalesce(observer, fence)] : []),
     withSession(),
-  )(wire);
+    gate(),
+    retry(options.retry, observer),
+    breaker,
+    concurrencyLimit(options.limiter, observer),
+    observeAttempts(observer),
+  ];
+  const send: Send = compose(...layers)(transport.send);
+
+  let closing: Promise<void> | undefined;
   return {
-    client: new ErpClient(top, paths),
-    serviceSession,
+    client: new ErpClient(send, paths),
+    serviceSession: options.credentials ? new ServiceAccountSession(send, options.credentials, paths.login, observer, options.session) : undefined,
     breaker,
     fence,
     cache,
@@ -87,10 +99,15 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
     },
     close: () =>
       (closing ??= (async () => {
-        // New calls are refused first; calls already on the wire finish (the pool closes gracefully).
-        front.close();
-        breaker.shutdown();
+        // Every layer closes at once, outermost first: the gate refuses new calls before the breaker shuts down (a
+        // retry under way then ends as ERP_CLIENT_CLOSED). Calls on the wire finish: the pool closes gracefully.
+        const closed = layers.map((layer) => layer.close?.());
+        await Promise.all(closed);
         await transport.close();
       })()),
   };
+}
+
+function memoryStore(settings: ReadCacheSettings): MemoryReadCacheStore {
+  return new MemoryReadCacheStore(settings.maxEntries, { maxBytes: settings.maxBytes, ...(settings.now ? { now: settings.now } : {}) });
 }

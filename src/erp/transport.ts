@@ -60,34 +60,30 @@ export class ErpTransport {
     } finally {
       limit.dispose();
     }
-    if (status !== 200) throw tag(new ErpHttpStatusError(status), call);
+    if (status !== 200) throw new ErpHttpStatusError(status, { path: call.path });
     try {
-      return readEnvelope(parseReplyText(text));
+      return readEnvelope(parseReplyText(text, call.path), call.path);
     } catch (e) {
-      if (e instanceof ErpError) throw tag(e, call);
-      throw tag(new ErpBadResponseError(`unreadable ERP reply: ${(e as Error).message}`, 'shape'), call);
+      if (e instanceof ErpError) throw e;
+      throw new ErpBadResponseError(`unreadable ERP reply: ${(e as Error).message}`, 'shape', { path: call.path });
     }
   };
 
   private classify(e: unknown, call: ErpCall, limit: Deadline): ErpError {
     const code = errorCode(e);
-    if (limit.timedOut) return tag(new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { cause: e }), call);
-    if (call.signal?.aborted) return tag(new ErpAbortedError('ERP call abandoned by its caller', true), call);
+    const path = call.path;
+    if (limit.timedOut) return new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { path, cause: e });
+    if (call.signal?.aborted) return new ErpAbortedError({ phase: 'sent', path });
     // close() refuses new requests but lets those in flight finish: a refused one was never sent.
-    if (e instanceof undiciErrors.ClientClosedError) return tag(new ErpClosedError({ cause: e }), call);
-    if (CONNECT_CODES.has(code)) return tag(new ErpConnectError(`cannot connect to the ERP (${code})`, { cause: e }), call);
-    if (e instanceof undiciErrors.HeadersTimeoutError) return tag(new ErpTimeoutError('ERP sent no reply headers in time', 'headers', { cause: e }), call);
-    if (e instanceof undiciErrors.BodyTimeoutError) return tag(new ErpTimeoutError('ERP reply body stalled', 'body', { cause: e }), call);
-    if (e instanceof undiciErrors.ResponseExceededMaxSizeError) return tag(new ErpBadResponseError('ERP reply exceeds the size limit', 'shape'), call);
-    return tag(new ErpSocketError(`ERP connection failed (${code || (e as Error).message})`, { cause: e }), call);
+    if (e instanceof undiciErrors.ClientClosedError) return new ErpClosedError({ path, cause: e });
+    if (CONNECT_CODES.has(code)) return new ErpConnectError(`cannot connect to the ERP (${code})`, { path, cause: e });
+    if (e instanceof undiciErrors.HeadersTimeoutError) return new ErpTimeoutError('ERP sent no reply headers in time', 'headers', { path, cause: e });
+    if (e instanceof undiciErrors.BodyTimeoutError) return new ErpTimeoutError('ERP reply body stalled', 'body', { path, cause: e });
+    if (e instanceof undiciErrors.ResponseExceededMaxSizeError) return new ErpBadResponseError('ERP reply exceeds the size limit', 'shape', { path });
+    return new ErpSocketError(`ERP connection failed (${code || (e as Error).message})`, { path, cause: e });
   }
 
   async close(): Promise<void> {
     await this.pool.close();
   }
-}
-
-function tag<E extends ErpError>(e: E, call: ErpCall): E {
-  e.path = call.path;
-  return e;
 }

@@ -1,10 +1,9 @@
 import type { Config } from '../config';
-import type { Layer } from '../erp/call';
-import type { Credentials } from '../erp/layers/session';
+import type { Credentials } from '../erp/client';
 import type { ErpStackOptions } from '../erp/stack';
 
 /** The ERP client's settings as configured by ZB_* variables: one mapping for the server and `npm run probe`. */
-export function erpStackOptions(config: Config, erpBaseUrl: string, credentials?: Credentials, outerLayers: Layer[] = []): ErpStackOptions {
+export function erpStackOptions(config: Config, erpBaseUrl: string, credentials?: Credentials): ErpStackOptions {
   return {
     transport: {
       baseUrl: erpBaseUrl,
@@ -28,6 +27,12 @@ export function erpStackOptions(config: Config, erpBaseUrl: string, credentials?
     },
     limiter: { maxConcurrent: config.ZB_MAX_CONCURRENT_CALLS, maxWaitMs: config.ZB_QUEUE_TIMEOUT_MS },
     coalesce: config.ZB_COALESCE,
-    outerLayers,
+    // Built by the stack when the TTL is above 0 (ZB_CACHE_TTL_MS=0, the default, turns it off).
+    cache: {
+      ttlMs: config.ZB_CACHE_TTL_MS,
+      staleMs: config.ZB_CACHE_STALE_MS,
+      maxEntries: config.ZB_CACHE_MAX_ENTRIES,
+      maxBytes: config.ZB_CACHE_MAX_BYTES,
+    },
   };
 }

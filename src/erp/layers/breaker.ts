@@ -1,8 +1,9 @@
 import CircuitBreaker from 'opossum';
-import type { ErpCall, Layer, Send } from '../call';
+import type { ErpCall, ErpLayer, Send } from '../call';
 import { ErpCircuitOpenError, ErpClosedError, ErpErrorCode, isErpError, type ErpError } from '../errors';
 import type { ErpObserver } from '../observer';
 import type { ErpReply } from '../types';
+import { UnreachableCaseError } from '../unreachable';
 
 export interface BreakerOptions {
   /** Failure share (percent) within the rolling window that opens the breaker. */
@@ -16,7 +17,8 @@ export interface BreakerOptions {
 
 /** Only signs of a sick ERP count against it; a refused session or a business answer means the ERP is fine. */
 function countsAgainstErp(e: ErpError): boolean {
-  switch (e.code) {
+  const code = e.code;
+  switch (code) {
     case ErpErrorCode.Connect:
     case ErpErrorCode.Timeout:
     case ErpErrorCode.Socket:
@@ -34,13 +36,15 @@ function countsAgainstErp(e: ErpError): boolean {
     case ErpErrorCode.Aborted:
     case ErpErrorCode.Closed:
       return false;
+    default:
+      throw new UnreachableCaseError(code);
   }
 }
 
-export interface Breaker {
-  layer: Layer;
+export interface Breaker extends ErpLayer {
   readonly state: 'open' | 'halfOpen' | 'closed';
-  shutdown(): void;
+  /** Shuts the breaker down: a call that still reaches it (a retry under way) fails with ERP_CLIENT_CLOSED. */
+  close(): void;
 }
 
 /** A circuit breaker (opossum) around every attempt on the wire, so retries count too. */
@@ -63,7 +67,7 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
     return b;
   };
   return {
-    layer: (next) => {
+    wrap: (next) => {
       breaker ??= make();
       const b = breaker;
       return async (call) => {
@@ -71,17 +75,11 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
           return await b.fire(call, next);
         } catch (e) {
           if (isErpError(e) || !(e instanceof Error)) throw e;
-          const code = (e as { code?: string }).code;
           // opossum's own refusals, as our named errors: open circuit, or a breaker already shut down by close().
-          const err =
-            code === 'EOPENBREAKER'
-              ? new ErpCircuitOpenError('ERP circuit breaker is open: failing fast')
-              : code === 'ESHUTDOWN'
-                ? new ErpClosedError()
-                : undefined;
-          if (!err) throw e;
-          err.path = call.path;
-          throw err;
+          const code = (e as { code?: string }).code;
+          if (code === 'EOPENBREAKER') throw new ErpCircuitOpenError({ path: call.path });
+          if (code === 'ESHUTDOWN') throw new ErpClosedError({ path: call.path });
+          throw e;
         }
       };
     },
@@ -89,6 +87,6 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
       if (!breaker) return 'closed';
       return breaker.opened ? 'open' : breaker.halfOpen ? 'halfOpen' : 'closed';
     },
-    shutdown: () => breaker?.shutdown(),
+    close: () => breaker?.shutdown(),
   };
 }

@@ -1,8 +1,7 @@
-import type { Layer } from '../call';
+import type { ErpLayer } from '../call';
 import { ErpAbortedError, ErpClosedError } from '../errors';
 
-export interface Gate {
-  layer: Layer;
+export interface Gate extends ErpLayer {
   /** From now on every call fails with ERP_CLIENT_CLOSED before it is sent. */
   close(): void;
 }
@@ -15,9 +14,9 @@ export interface Gate {
 export function gate(): Gate {
   let closed = false;
   return {
-    layer: (next) => (call) => {
-      if (closed) return Promise.reject(Object.assign(new ErpClosedError(), { path: call.path }));
-      if (call.signal?.aborted) return Promise.reject(Object.assign(new ErpAbortedError('ERP call abandoned by its caller before it was sent', false), { path: call.path }));
+    wrap: (next) => (call) => {
+      if (closed) return Promise.reject(new ErpClosedError({ path: call.path }));
+      if (call.signal?.aborted) return Promise.reject(new ErpAbortedError({ phase: 'unsent', path: call.path }));
       return next(call);
     },
     close: () => {
