@@ -46,6 +46,10 @@ async function serve(server: ApolloServer): Promise<{ url: string; httpServer: h
           for (const [k, v] of r.headers) res.setHeader(k, v);
           res.statusCode = r.status ?? 200;
           res.end(r.body.kind === 'complete' ? r.body.string : '');
+        })
+        .catch((e: unknown) => {
+          res.statusCode = 500;
+          res.end(String(e));
         });
     });
   });

@@ -31,7 +31,8 @@ export function concurrencyLimit(options: LimiterOptions, observer: ErpObserver 
         const timer = setTimeout(() => giveUp(new ErpBusyError(`no ERP call slot within ${options.maxWaitMs} ms`, { path: call.path })), options.maxWaitMs);
         const onAbort = () => giveUp(new ErpAbortedError({ phase: 'queued', path: call.path }));
         call.signal?.addEventListener('abort', onAbort, { once: true });
-        limit(async () => {
+        // The task never rejects (its outcome goes to resolve/reject above), so nothing is left unhandled here.
+        void limit(async () => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
