@@ -15,6 +15,7 @@ import type { SessionSource } from '../src/erp/call';
 import type { CallContext } from '../src/erp/client';
 import type { GraphQLContext } from '../src/graphql/context';
 import { buildSchema } from '../src/graphql/schema';
+import { formatError } from '../src/server/errors';
 import { postJson, SIM_PASSWORD, SIM_USER, startStack, until, type TestStack } from './helpers';
 
 /** Abuse of handleService's idempotency keys: memory, in-flight claims, key scope, and what may claim a key. */
@@ -336,13 +337,15 @@ describe('Evicting an in-flight key saves twice and leaks a request slot forever
     }
   });
 
-  it('the resolver turns a full store into IDEMPOTENCY_STORE_FULL, retryable', async () => {
+  it('a full store thrown by the resolver leaves as IDEMPOTENCY_STORE_FULL, retryable', async () => {
     const context = {
-      erp: ctxOf('u'),
-      handler: { handle: () => Promise.reject(new IdempotencyStoreFullError(128)) },
+      requestId: 'r',
+      services: { handle: () => Promise.reject(new IdempotencyStoreFullError(128)) },
     } as unknown as GraphQLContext;
     const r = await graphql({ schema: buildSchema(), source: HANDLE, variableValues: { input: { ...input(), idempotencyKey: 'k' } }, contextValue: context });
-    expect(r.errors?.[0]?.extensions).toEqual(expect.objectContaining({ code: 'IDEMPOTENCY_STORE_FULL', retryable: true }));
+    // The resolver throws the domain's error as it is; the server's formatError translates it.
+    const [error] = r.errors ?? [];
+    expect(formatError(error!.toJSON(), error).extensions).toEqual(expect.objectContaining({ code: 'IDEMPOTENCY_STORE_FULL', retryable: true }));
   });
 });
 

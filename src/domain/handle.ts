@@ -1,4 +1,5 @@
 import type { ErpData } from '../erp/types';
+import { serviceIdOrNull, type ServiceId } from './input';
 import type { AfterSaleService } from './model';
 
 /** handleService: chuli.asp's input rules (ERP-PROTOCOL.md §8) and how its answer is judged. */
@@ -47,14 +48,35 @@ export const HANDLE_RULES: Rule[] = [
 const charCount = (s: string) => [...s].length;
 
 declare const validated: unique symbol;
-/** Input that passed `checkHandleInput`: the type lets only validated input reach a save, and validation run once. */
-export type ValidHandleInput = HandleInput & { readonly [validated]: true };
+/**
+ * Input that passed `parseHandleInput`: the type lets only checked input reach a save, and the check run once. The id
+ * is trimmed and the person ids carry no whitespace: what is sent is what was checked.
+ */
+export type ValidHandleInput = HandleInput & { readonly id: ServiceId; readonly [validated]: true };
 
-export type CheckedHandleInput = { kind: 'valid'; input: ValidHandleInput } | { kind: 'invalid'; userErrors: UserError[] };
+export type ParsedHandleInput = { kind: 'valid'; input: ValidHandleInput } | { kind: 'invalid'; userErrors: UserError[] };
 
-export function checkHandleInput(input: HandleInput): CheckedHandleInput {
-  const userErrors = validateHandleInput(input);
-  return userErrors.length > 0 ? { kind: 'invalid', userErrors } : { kind: 'valid', input: input as ValidHandleInput };
+/**
+ * handleService's input: everything we know the ERP would refuse is a userError here, so no invalid save is ever
+ * sent; valid input comes back normalised.
+ */
+export function parseHandleInput(input: HandleInput): ParsedHandleInput {
+  const userErrors: UserError[] = [];
+  const id = serviceIdOrNull(input.id);
+  if (!id) userErrors.push({ field: 'id', code: 'INVALID', message: 'id must be an ERP service id (a positive integer)' });
+  for (const rule of HANDLE_RULES) {
+    const value = input[rule.field];
+    if (value.trim() === '') userErrors.push({ field: rule.field, code: 'REQUIRED', message: `${rule.field} is required` });
+    else if (charCount(value) > rule.max) userErrors.push({ field: rule.field, code: 'TOO_LONG', message: `${rule.field} must be at most ${rule.max} characters (got ${charCount(value)})` });
+    // Assumed to be ERP user ids (ERP-PROTOCOL.md §8 [guess]): one id, or several comma-separated.
+    else if (rule.id && !/^\s*\d{1,10}(\s*,\s*\d{1,10})*\s*$/.test(value)) {
+      userErrors.push({ field: rule.field, code: 'INVALID', message: `${rule.field} must be ERP user ids (comma-separated integers)` });
+    }
+  }
+  if (!id || userErrors.length > 0) return { kind: 'invalid', userErrors };
+  const ids = (value: string) => value.replace(/\s+/g, '');
+  const valid: HandleInput = { id, assigneeId: ids(input.assigneeId), note: input.note, salespersonId: ids(input.salespersonId), result: input.result };
+  return { kind: 'valid', input: valid as ValidHandleInput };
 }
 
 /** The payload of a call refused by our own validation: nothing was sent. */
@@ -62,27 +84,8 @@ export function rejectedInput(userErrors: UserError[]): HandleResult {
   return { outcome: 'REJECTED', message: null, userErrors, service: null };
 }
 
-/** Checks everything we know the ERP would refuse, so that no invalid save is ever sent. */
-export function validateHandleInput(input: HandleInput): UserError[] {
-  const errors: UserError[] = [];
-  if (!/^\d{1,10}$/.test(input.id.trim())) errors.push({ field: 'id', code: 'INVALID', message: 'id must be an ERP service id (a positive integer)' });
-  for (const rule of HANDLE_RULES) {
-    const value = input[rule.field];
-    if (value.trim() === '') errors.push({ field: rule.field, code: 'REQUIRED', message: `${rule.field} is required` });
-    else if (charCount(value) > rule.max) errors.push({ field: rule.field, code: 'TOO_LONG', message: `${rule.field} must be at most ${rule.max} characters (got ${charCount(value)})` });
-    // Assumed to be ERP user ids (ERP-PROTOCOL.md §8 [guess]): one id, or several comma-separated.
-    else if (rule.id && !/^\s*\d{1,10}(\s*,\s*\d{1,10})*\s*$/.test(value)) {
-      errors.push({ field: rule.field, code: 'INVALID', message: `${rule.field} must be ERP user ids (comma-separated integers)` });
-    }
-  }
-  return errors;
-}
-
-export function handleDatas(input: HandleInput): ErpData[] {
-  return [
-    { id: 'ord', val: input.id.trim() },
-    ...HANDLE_RULES.map((r) => ({ id: r.erpId, val: r.id ? input[r.field].replace(/\s+/g, '') : input[r.field] })),
-  ];
+export function handleDatas(input: ValidHandleInput): ErpData[] {
+  return [{ id: 'ord', val: input.id }, ...HANDLE_RULES.map((r) => ({ id: r.erpId, val: input[r.field] }))];
 }
 
 /** Ties an ERP rejection text such as `处理结果不能为空` to our field, when its caption starts the text. */

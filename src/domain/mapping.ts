@@ -1,4 +1,5 @@
 import type { ErpBill, ErpField } from '../erp/types';
+import { UnreachableCaseError } from '../erp/unreachable';
 import { parseErpDateTime, parseErpNumber } from '../erp/values';
 import { localToIso } from './datetime';
 import { FIELD_KINDS, SERVICE_FIELDS, type FieldKind, type FieldMap } from './field-map';
@@ -38,6 +39,8 @@ function read(kind: FieldKind, cell: Cell, zone: string): FieldValue {
     }
     case 'number':
       return parseErpNumber(value || text);
+    default:
+      throw new UnreachableCaseError(kind);
   }
 }
 

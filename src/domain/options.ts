@@ -4,6 +4,7 @@ import { ErpBusyError } from '../erp/errors';
 import type { ErpBill, ErpField } from '../erp/types';
 import type { FieldMap } from './field-map';
 import { listDatas } from './filter';
+import { isErpId } from './input';
 import type { Label, ServiceField } from './model';
 
 /**
@@ -11,6 +12,9 @@ import type { Label, ServiceField } from './model';
  * (ERP-PROTOCOL.md §6, §8). The protocol has no "list the options" call: select fields in edit mode carry their whole
  * option list, and person pickers carry `deptIds|subDeptIds|userIds` with space-separated names. Nothing lists all
  * users or departments, so people and departments are those seen on a bounded sample of recent services.
+ *
+ * One module on purpose (a little over 250 lines): reading the forms and keeping the answers per identity are one
+ * feature, and the reading rules are small functions that make sense only beside the form shapes they read.
  */
 
 export interface Person {
@@ -81,9 +85,8 @@ const SELECTS: ReadonlyArray<[OptionListName, ServiceField]> = [
 ];
 const PICKERS: readonly ServiceField[] = ['assignee', 'salesperson'];
 
-/** ERP ids are integers (filter.ts refuses anything else); an id that is not one would be refused by the filter. */
-const ERP_ID = /^\d{1,10}$/;
-const ids = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter((s) => ERP_ID.test(s));
+/** Ids read from the ERP's forms and rows are kept only when they are ERP ids: the filters would refuse anything else. */
+const ids = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter(isErpId);
 const byNumericId = (a: { id: string }, b: { id: string }) => Number(a.id) - Number(b.id);
 
 class SelectList {
@@ -245,7 +248,7 @@ export class OptionLookupService {
     const datas = listDatas({ filter: null, page: 1, pageSize: size, sort: { field: 'id', direction: 'DESC' } }, (f) => this.map.list[f]);
     const table = await run(() => this.client.list(ctx, datas));
     const idColumn = this.map.list.id ?? 'ord';
-    const ords = [...new Set(table.rows.map((r) => (r[idColumn] ?? '').trim()).filter((id) => ERP_ID.test(id)))].slice(0, size);
+    const ords = [...new Set(table.rows.map((r) => (r[idColumn] ?? '').trim()).filter(isErpId))].slice(0, size);
     const details = await Promise.all(ords.map((ord) => run(() => this.client.detail(ctx, ord))));
     // A service deleted (or hidden) since the list was read answers a message: it just is not sampled.
     const bills = details.flatMap((d) => (d.kind === 'bill' ? [d.bill] : []));

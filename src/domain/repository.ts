@@ -1,7 +1,8 @@
 import type { CallContext, ErpClient } from '../erp/client';
 import { ErpRejectedError, isErpError } from '../erp/errors';
-import { checkErpId, listDatas, type ServiceListQuery } from './filter';
+import { listDatas, type ServiceSort, type ValidListQuery } from './filter';
 import { confirmsSave, handleDatas, rejectionErrors, type HandleResult, type ValidHandleInput } from './handle';
+import type { ServiceId } from './input';
 import type { ServiceMapper } from './mapping';
 import type { AfterSaleService, ServicePage } from './model';
 import type { ServiceCache } from './ports';
@@ -13,7 +14,11 @@ export interface OutcomeRules {
   notFound: RegExp;
 }
 
-/** After-sales services over the ERP client: list, detail and processing in our own terms. */
+/**
+ * After-sales services over the ERP client: list, detail and processing in our own terms. Process-wide and stateless:
+ * each call names its caller (`CallContext`); the request scope (request-scope.ts) passes it, resolvers never do.
+ * Input arrives parsed (the types say so): nothing here checks or trims a client value.
+ */
 export class AfterSaleRepository {
   constructor(
     private readonly client: ErpClient,
@@ -23,7 +28,12 @@ export class AfterSaleRepository {
     private readonly cache?: ServiceCache,
   ) {}
 
-  async list(ctx: CallContext, query: ServiceListQuery): Promise<ServicePage> {
+  /** Whether the field map has a list column to sort by `field` (parseListInput asks). */
+  canSortBy(field: ServiceSort['field']): boolean {
+    return this.mapper.listColumn(field) !== undefined;
+  }
+
+  async list(ctx: CallContext, query: ValidListQuery): Promise<ServicePage> {
     const datas = listDatas(query, (field) => this.mapper.listColumn(field));
     const table = await this.client.list(ctx, datas);
     const items = table.rows.map((r) => this.mapper.fromRow(r)).filter((s): s is AfterSaleService => s !== null);
@@ -39,18 +49,17 @@ export class AfterSaleRepository {
   }
 
   /** The service's detail; null when the ERP says the record does not exist (or was deleted). */
-  async get(ctx: CallContext, id: string): Promise<AfterSaleService | null> {
-    const ord = checkErpId('id', id);
-    const detail = await this.client.detail(ctx, ord);
-    if (detail.kind === 'bill') return this.mapper.fromBill(detail.bill, ord);
+  async get(ctx: CallContext, id: ServiceId): Promise<AfterSaleService | null> {
+    const detail = await this.client.detail(ctx, id);
+    if (detail.kind === 'bill') return this.mapper.fromBill(detail.bill, id);
     if (this.rules.notFound.test(detail.message.text)) return null;
-    const error = new ErpRejectedError(`ERP refused to show service ${ord}: ${detail.message.text}`);
+    const error = new ErpRejectedError(`ERP refused to show service ${id}: ${detail.message.text}`);
     error.path = this.client.paths.detail;
     throw error;
   }
 
   /**
-   * Processes a service. Only input that passed `checkHandleInput` gets here (the type says so), so invalid input never
+   * Processes a service. Only input that passed `parseHandleInput` gets here (the type says so), so invalid input never
    * reaches the ERP. A save is SAVED only when the ERP's answer reads as success and a re-read shows what we wrote; an
    * answer that never came, or a success the record does not show, is UNKNOWN. Nothing here retries a save.
    */
@@ -90,9 +99,9 @@ export class AfterSaleRepository {
     return { outcome: 'SAVED', message: text, userErrors: [], service };
   }
 
-  private async afterSave(id: string): Promise<void> {
+  private async afterSave(id: ServiceId): Promise<void> {
     try {
-      await this.cache?.afterSave(id.trim());
+      await this.cache?.afterSave(id);
     } catch {
       // The save's outcome stands whatever the hook does; a cache that failed to drop entries ages them out by TTL.
     }

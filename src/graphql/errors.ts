@@ -1,10 +1,21 @@
+import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { GraphQLError } from 'graphql';
+import { IdempotencyKeyInUseError, IdempotencyStoreFullError } from '../domain/idempotency';
+import { IdempotencyStoreUnavailableError } from '../domain/recovery';
+import { InputError } from '../domain/input';
 import { ErpErrorCode, isErpError, type ErpError } from '../erp/errors';
-import { FilterError } from '../domain/filter';
+import { UnreachableCaseError } from '../erp/unreachable';
 
-/** Every error this subgraph raises carries one of these as `extensions.code`. */
+/**
+ * Error translation, in one place. Resolvers and the domain throw their own errors (ERP errors, InputError, the
+ * idempotency errors) and never wrap them; `classifyError` is the one map from any thrown value to what a client sees
+ * (`extensions.code`, a public message, public extensions). The server's `formatError` and its request log both ask it
+ * (server/errors.ts, server/plugins.ts), so a resolver cannot forget a translation, and "unexpected" (logged in full,
+ * masked as INTERNAL_SERVER_ERROR) means the same thing in the response and in the log.
+ */
+
+/** Our own codes, beside Apollo's (`ApolloServerErrorCode`: BAD_USER_INPUT, INTERNAL_SERVER_ERROR, GRAPHQL_*). */
 export const ErrorCode = {
-  BadUserInput: 'BAD_USER_INPUT',
   Unauthenticated: 'UNAUTHENTICATED',
   Forbidden: 'FORBIDDEN',
   UpstreamUnavailable: 'UPSTREAM_UNAVAILABLE',
@@ -17,22 +28,46 @@ export const ErrorCode = {
   IdempotencyKeyInUse: 'IDEMPOTENCY_KEY_IN_USE',
   /** Too many keyed handleService calls are in flight; retry later. */
   IdempotencyStoreFull: 'IDEMPOTENCY_STORE_FULL',
+  /** The shared idempotency store (Redis) is unreachable: a keyed save was refused before anything was sent; retry later. */
+  IdempotencyStoreUnavailable: 'IDEMPOTENCY_STORE_UNAVAILABLE',
   /** The operation's estimated ERP calls, items or representations exceed a per-operation limit (Apollo Router's name). */
   CostEstimatedTooExpensive: 'COST_ESTIMATED_TOO_EXPENSIVE',
-  InternalServerError: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-export function userInputError(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { ...extensions, code: ErrorCode.BadUserInput } });
+/** What a client is told about a thrown value. */
+export interface PublicError {
+  /** `extensions.code`. */
+  code: string;
+  /** Safe to show: never the ERP's own text. */
+  message: string;
+  /** Further public extensions (`field`, `index`, `retryable`, `erpCode`, `cost`). */
+  extensions: Readonly<Record<string, unknown>>;
+  /** False for bugs and anything unknown: masked as INTERNAL_SERVER_ERROR and logged in full as unexpected. */
+  expected: boolean;
 }
+
+/** Codes a GraphQLError may carry to the client as they are: ours, and Apollo's own request errors. */
+const PUBLIC_CODES = new Set<string>([
+  ...Object.values(ErrorCode),
+  ApolloServerErrorCode.BAD_USER_INPUT,
+  ApolloServerErrorCode.GRAPHQL_PARSE_FAILED,
+  ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED,
+  ApolloServerErrorCode.BAD_REQUEST,
+  ApolloServerErrorCode.PERSISTED_QUERY_NOT_FOUND,
+  ApolloServerErrorCode.PERSISTED_QUERY_NOT_SUPPORTED,
+  ApolloServerErrorCode.OPERATION_RESOLUTION_FAILURE,
+]);
+
+const UNEXPECTED: PublicError = { code: ApolloServerErrorCode.INTERNAL_SERVER_ERROR, message: 'Internal server error', extensions: {}, expected: false };
 
 /**
  * The public face of an ERP failure. Messages are fixed per code: the ERP's own texts can carry SQL fragments and
  * other internals, so they go to the log, not to the client.
  */
 function fromErp(e: ErpError): { code: ErrorCode; message: string } {
-  switch (e.code) {
+  const code = e.code;
+  switch (code) {
     case ErpErrorCode.Connect:
       return { code: ErrorCode.UpstreamUnavailable, message: 'The ERP cannot be reached.' };
     case ErpErrorCode.Socket:
@@ -62,25 +97,36 @@ function fromErp(e: ErpError): { code: ErrorCode; message: string } {
       return { code: ErrorCode.UpstreamBusy, message: 'Too many ERP calls are waiting; try again shortly.' };
     case ErpErrorCode.Closed:
       return { code: ErrorCode.UpstreamUnavailable, message: 'The service is shutting down; try again.' };
+    default:
+      throw new UnreachableCaseError(code);
   }
 }
 
-/** Any error from below the GraphQL layer, as a GraphQLError with a code. Unknown errors pass through to masking. */
-export function toGraphQLError(e: unknown): unknown {
-  if (e instanceof GraphQLError) return e;
-  if (e instanceof FilterError) return userInputError(e.message, { field: e.field });
-  if (isErpError(e)) {
-    const { code, message } = fromErp(e);
-    return new GraphQLError(message, { extensions: { code, erpCode: e.code }, originalError: e });
+/**
+ * Any thrown value -> what the client sees. Pass the original error (Apollo's `unwrapResolverError`); a GraphQLError
+ * with no code that wraps another error is judged by the error it wraps.
+ */
+export function classifyError(error: unknown): PublicError {
+  if (isErpError(error)) return { ...fromErp(error), extensions: { erpCode: error.code }, expected: true };
+  if (error instanceof InputError) {
+    return { code: ApolloServerErrorCode.BAD_USER_INPUT, message: error.message, extensions: { field: error.field }, expected: true };
   }
-  return e;
+  // `retryable`: the same call may succeed later.
+  if (error instanceof IdempotencyKeyInUseError) return { code: ErrorCode.IdempotencyKeyInUse, message: error.message, extensions: { retryable: true }, expected: true };
+  if (error instanceof IdempotencyStoreFullError) return { code: ErrorCode.IdempotencyStoreFull, message: error.message, extensions: { retryable: true }, expected: true };
+  if (error instanceof IdempotencyStoreUnavailableError) return { code: ErrorCode.IdempotencyStoreUnavailable, message: error.message, extensions: { retryable: true }, expected: true };
+  if (error instanceof GraphQLError) {
+    const { code, http: _http, ...extensions } = error.extensions;
+    if (typeof code === 'string' && PUBLIC_CODES.has(code)) return { code, message: error.message, extensions, expected: true };
+    if (code === undefined && error.originalError) return classifyError(error.originalError);
+  }
+  return UNEXPECTED;
 }
 
-/** Wraps a resolver body so that lower-layer errors leave it typed. */
-export async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    throw toGraphQLError(e);
-  }
+/**
+ * Input the GraphQL layer itself refuses before the domain sees it (a scalar's format, `_entities` representations).
+ * Already public: `classifyError` passes it through.
+ */
+export function userInputError(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { ...extensions, code: ApolloServerErrorCode.BAD_USER_INPUT } });
 }

@@ -1,16 +1,6 @@
+import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
-import { ErrorCode } from '../graphql/errors';
-
-/** Codes that are safe to show as they are: ours, and Apollo's own request errors. */
-const PUBLIC_CODES = new Set<string>([
-  ...Object.values(ErrorCode).filter((c) => c !== ErrorCode.InternalServerError),
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'BAD_REQUEST',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-  'OPERATION_RESOLUTION_FAILURE',
-]);
+import { classifyError } from '../graphql/errors';
 
 /**
  * graphql-js suggests names in many wordings ("Did you mean "x"?", "Did you mean the enum value "PENDING"?", in
@@ -27,23 +17,23 @@ function clipMessage(message: string): string {
 }
 
 /**
- * Anything without a public code is a bug or an internal failure: its message and details stay in the log (with the
- * request id) and the client sees a generic error.
+ * Every error leaves through here, translated by the GraphQL layer's one classifier (graphql/errors.ts) from the error
+ * that was thrown (a resolver's, unwrapped from graphql-js's located error). Anything it does not know is a bug or an
+ * internal failure: its message and details stay in the log (with the request id) and the client sees a generic error.
  */
 export function errorFormatter(options: { hideSuggestions: boolean }) {
-  return (formatted: GraphQLFormattedError, _error: unknown): GraphQLFormattedError => {
-    const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
-    if (code && PUBLIC_CODES.has(code)) {
-      const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
-      const message = clipMessage(options.hideSuggestions ? formatted.message.replace(SUGGESTION, '') : formatted.message);
-      return { ...formatted, message, extensions };
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const { code, message, extensions, expected } = classifyError(unwrapResolverError(error));
+    if (!expected) {
+      return {
+        message: 'Internal server error',
+        ...(formatted.locations ? { locations: formatted.locations } : {}),
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { code: ApolloServerErrorCode.INTERNAL_SERVER_ERROR },
+      };
     }
-    return {
-      message: 'Internal server error',
-      ...(formatted.locations ? { locations: formatted.locations } : {}),
-      ...(formatted.path ? { path: formatted.path } : {}),
-      extensions: { code: ErrorCode.InternalServerError },
-    };
+    const shown = clipMessage(options.hideSuggestions ? message.replace(SUGGESTION, '') : message);
+    return { ...formatted, message: shown, extensions: { ...extensions, code } };
   };
 }
 

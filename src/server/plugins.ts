@@ -1,7 +1,8 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from 'pino';
 import type { GraphQLContext } from '../graphql/context';
+import { classifyError } from '../graphql/errors';
 import { clip } from './log-fields';
 import type { Metrics } from './metrics';
 
@@ -30,7 +31,10 @@ export function operationLabeler(max: number, maxLength = MAX_OPERATION_LABEL_LE
   };
 }
 
-/** One log line and one histogram sample per GraphQL request; unexpected errors logged in full with the request id. */
+/**
+ * One log line and one histogram sample per GraphQL request; unexpected errors logged in full with the request id.
+ * "Unexpected" and the codes logged are the classifier's (graphql/errors.ts), as in the response.
+ */
 export function requestLogPlugin(logger: Logger, metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
   const operationLabel = operationLabeler(MAX_OPERATION_LABELS);
   return {
@@ -42,20 +46,20 @@ export function requestLogPlugin(logger: Logger, metrics: Metrics): ApolloServer
           let logged = 0;
           let unlogged = 0;
           for (const error of errors) {
-            const code = error.extensions?.code;
-            if (code !== undefined && code !== 'INTERNAL_SERVER_ERROR') continue;
+            const original = unwrapResolverError(error);
+            if (classifyError(original).expected) continue;
             if (logged >= MAX_ERRORS_LOGGED) {
               unlogged++;
               continue;
             }
             logged++;
-            logger.error({ msg: 'unexpected error', requestId: contextValue.requestId, err: unwrapResolverError(error), path: error.path?.slice(0, 8) });
+            logger.error({ msg: 'unexpected error', requestId: contextValue.requestId, err: original, path: error.path?.slice(0, 8) });
           }
           if (unlogged > 0) logger.error({ msg: 'more unexpected errors in this request', requestId: contextValue.requestId, count: unlogged });
         },
         async willSendResponse({ response, operationName, errors }) {
           const durationMs = performance.now() - started;
-          const codes = [...new Set((errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))].slice(0, 10);
+          const codes = [...new Set((errors ?? []).map((e) => classifyError(unwrapResolverError(e)).code))].slice(0, 10);
           const status = response.http.status ?? 200;
           metrics.graphqlDuration.observe({ operation: operationLabel(operationName), status: codes.length ? 'error' : 'ok' }, durationMs / 1000);
           logger.info({
@@ -83,7 +87,7 @@ export function errorCapPlugin(): ApolloServerPlugin<GraphQLContext> {
           const dropped = errors.length - (MAX_RESPONSE_ERRORS - 1);
           response.body.singleResult.errors = [
             ...errors.slice(0, MAX_RESPONSE_ERRORS - 1),
-            { message: `${dropped} more errors omitted`, extensions: { code: errors[MAX_RESPONSE_ERRORS - 1]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR', omitted: dropped } },
+            { message: `${dropped} more errors omitted`, extensions: { code: errors[MAX_RESPONSE_ERRORS - 1]?.extensions?.code ?? ApolloServerErrorCode.INTERNAL_SERVER_ERROR, omitted: dropped } },
           ];
         },
       };

@@ -1,9 +1,8 @@
 import type { RelationKind } from '../../domain/filter';
 import type { EntityRef } from '../../domain/model';
 import type { GraphQLContext } from '../context';
-import { guarded } from '../errors';
 import type { ContractResolvers, CustomerResolvers, ProductResolvers, ProjectResolvers } from '../generated/resolvers-types';
-import { listQuery, type ListArgs } from './paging';
+import { listInput, type ListArgs } from './list-args';
 
 /** The entities other subgraphs own; we add their after-sales services through the ERP's `datatype` + `ord`. */
 function relatedEntity(kind: RelationKind) {
@@ -11,11 +10,7 @@ function relatedEntity(kind: RelationKind) {
     // Representations were checked before execution (graphql/cost.ts): an integer id is accepted as its text.
     __resolveReference: (ref: { id: string | number }) => ({ id: String(ref.id), name: null }),
     id: (e: EntityRef) => e.id,
-    afterSaleServices: (e: EntityRef, args: ListArgs, ctx: GraphQLContext) =>
-      guarded(() => {
-        const query = listQuery(args, ctx.maxPageSize, { kind, id: e.id });
-        return ctx.erpSlots(() => ctx.repository.list(ctx.erp, query));
-      }),
+    afterSaleServices: (e: EntityRef, args: ListArgs, ctx: GraphQLContext) => ctx.services.services.list(listInput(args), { kind, id: e.id }),
   };
 }
 

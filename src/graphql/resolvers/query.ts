@@ -1,14 +1,9 @@
 import type { GraphQLContext } from '../context';
-import { guarded } from '../errors';
 import type { QueryResolvers } from '../generated/resolvers-types';
-import { afterSaleServiceOptions } from './options';
-import { listQuery } from './paging';
+import { listInput } from './list-args';
 
 export const Query: QueryResolvers<GraphQLContext> = {
-  afterSaleServices: (_root, args, ctx) => guarded(() => {
-    const query = listQuery(args, ctx.maxPageSize);
-    return ctx.erpSlots(() => ctx.repository.list(ctx.erp, query));
-  }),
-  afterSaleService: (_root, { id }, ctx) => guarded(() => ctx.serviceLoader.load(id)),
-  afterSaleServiceOptions,
+  afterSaleServices: (_root, args, ctx) => ctx.services.services.list(listInput(args)),
+  afterSaleService: (_root, { id }, ctx) => ctx.services.services.byId(id),
+  afterSaleServiceOptions: (_root, _args, ctx) => ctx.services.options(),
 };

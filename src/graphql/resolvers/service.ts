@@ -1,6 +1,5 @@
 import type { AfterSaleService as ServiceModel, ServiceField, ServiceFields } from '../../domain/model';
 import type { GraphQLContext } from '../context';
-import { guarded } from '../errors';
 import type { AfterSaleServiceResolvers } from '../generated/resolvers-types';
 
 /**
@@ -9,7 +8,7 @@ import type { AfterSaleServiceResolvers } from '../generated/resolvers-types';
  */
 async function fieldOf<K extends ServiceField>(service: ServiceModel, name: K, ctx: GraphQLContext): Promise<ServiceFields[K] | null> {
   if (service.known.has(name)) return service.fields[name] ?? null;
-  const detail = await guarded(() => ctx.serviceLoader.load(service.id));
+  const detail = await ctx.services.services.byId(service.id);
   return detail?.fields[name] ?? null;
 }
 
@@ -26,7 +25,8 @@ const entity =
   };
 
 export const AfterSaleService: AfterSaleServiceResolvers = {
-  __resolveReference: (ref, ctx) => guarded(() => ctx.serviceLoader.load(String(ref.id))),
+  // Representations were checked before execution (graphql/cost.ts): an integer id is accepted as its text.
+  __resolveReference: (ref, ctx) => ctx.services.services.byId(String(ref.id)),
   id: (s) => s.id,
   code: field('code'),
   title: field('title'),
@@ -54,7 +54,7 @@ export const AfterSaleService: AfterSaleServiceResolvers = {
   handlingResult: field('handlingResult'),
   erpFields: async (s, _args, ctx) => {
     if (s.erpFields) return s.erpFields;
-    const detail = await guarded(() => ctx.serviceLoader.load(s.id));
+    const detail = await ctx.services.services.byId(s.id);
     return detail?.erpFields ?? [];
   },
 };
