@@ -97,6 +97,12 @@ const variables = z.object({
   ZB_MAX_DIRECTIVES: int(20, 1),
   ZB_BODY_LIMIT_BYTES: int(100 * 1024, 1024),
   ZB_MAX_PAGE_SIZE: int(100, 1, 1000),
+  // Fleet (README "Running several replicas"): unset ZB_REDIS_URL keeps every guarantee in process, as before.
+  ZB_REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  ZB_REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]{1,64}$/, 'at most 64 letters, digits, _ . : -').default('zb:'),
+  ZB_REDIS_COMMAND_TIMEOUT_MS: int(500, 10, 60000),
+  ZB_FLEET_MAX_CONCURRENT_CALLS: optionalInt(1, 4096),
+  ZB_FLEET_PERMIT_LEASE_MS: int(3000, 500, 600000),
   SIMULATOR_USER: z.string().default('admin'),
   SIMULATOR_PASSWORD: z.string().default('zb-sim-admin'),
   SIMULATOR_LATENCY_MS: int(0, 0),
@@ -131,6 +137,11 @@ const schema = variables.transform((v, ctx) => {
   const shutdown = v.ZB_SHUTDOWN_TIMEOUT_MS ?? Math.max(DEFAULTS.ZB_SHUTDOWN_TIMEOUT_MS, 2 * v.ZB_TIMEOUT_MS + DEFAULTS.SHUTDOWN_MARGIN_MS);
   if (shutdown <= 2 * v.ZB_TIMEOUT_MS) {
     issue('ZB_SHUTDOWN_TIMEOUT_MS', `must be > 2 x ZB_TIMEOUT_MS (${shutdown} <= 2 x ${v.ZB_TIMEOUT_MS}), so a save and its confirming re-read can finish`);
+  }
+
+  // A fleet-wide cap is kept in Redis: without it there is no fleet to cap (ZB_MAX_CONCURRENT_CALLS caps the process).
+  if (v.ZB_FLEET_MAX_CONCURRENT_CALLS !== undefined && !v.ZB_REDIS_URL) {
+    issue('ZB_FLEET_MAX_CONCURRENT_CALLS', 'needs ZB_REDIS_URL (the fleet budget is kept in Redis)');
   }
 
   // Off in production unless explicitly on/off; an explicit value always wins.

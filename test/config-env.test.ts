@@ -126,6 +126,13 @@ describe('Production switches do not switch (resolved in config)', () => {
     rejects({ ZB_SESSION_HEADER_REQUIRED: 'required' }, 'ZB_SESSION_HEADER_REQUIRED');
   });
 
+  it('fleet settings: a Redis URL and prefix, and no fleet cap without Redis', () => {
+    expect(loadConfig({}).ZB_REDIS_KEY_PREFIX).toBe('zb:');
+    expect(loadConfig({ ZB_REDIS_URL: 'redis://127.0.0.1:6379/0', ZB_FLEET_MAX_CONCURRENT_CALLS: '6' }).ZB_FLEET_MAX_CONCURRENT_CALLS).toBe(6);
+    rejects({ ZB_REDIS_URL: 'http://127.0.0.1:6379' }, 'ZB_REDIS_URL');
+    rejects({ ZB_FLEET_MAX_CONCURRENT_CALLS: '6' }, 'ZB_FLEET_MAX_CONCURRENT_CALLS');
+  });
+
   it('in production an ERP without a service account is valid (every request brings its session)', () => {
     expect(loadConfig({ NODE_ENV: 'production', ZB_BASE_URL: 'https://erp.example.com' }).ZB_SESSION_HEADER_REQUIRED).toBe(true);
     rejects({ NODE_ENV: 'production', ZB_BASE_URL: 'https://erp.example.com', ZB_SESSION_HEADER_REQUIRED: 'false' }, 'ZB_USER');
@@ -136,6 +143,6 @@ describe('Production switches do not switch (resolved in config)', () => {
     // Guards the zod 4 trap: a setting must be either defaulted/resolved in config or deliberately optional.
     const config = loadConfig({});
     const unset = CONFIG_VARIABLES.filter((k) => config[k] === undefined);
-    expect(unset).toEqual(['ZB_BASE_URL', 'ZB_USER', 'ZB_PASSWORD', 'ZB_FIELD_MAP']);
+    expect(unset).toEqual(['ZB_BASE_URL', 'ZB_USER', 'ZB_PASSWORD', 'ZB_FIELD_MAP', 'ZB_REDIS_URL', 'ZB_FLEET_MAX_CONCURRENT_CALLS']);
   });
 });

@@ -1,20 +1,26 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CallContext } from '../erp/client';
-import { checkHandleInput, rejectedInput, type HandleInput, type HandleOutcome, type HandleResult, type UserError } from './handle';
+import { parseHandleInput, rejectedInput, type HandleInput, type HandleOutcome, type HandleResult, type UserError } from './handle';
+import { InputError } from './input';
 import type { ServiceField, ServiceFields } from './model';
+import type { SaveRecovery } from './recovery';
 import type { AfterSaleRepository } from './repository';
 
 /**
  * Idempotency keys for handleService. The store is an interface so a shared one (Redis, a database) can replace the
- * in-memory one when the subgraph runs as several replicas.
+ * in-memory one when the subgraph runs as several replicas. One module on purpose (a little over 250 lines): the
+ * claim protocol, the stored record, the in-memory store's bounds and the handler that drives them are one rule
+ * ("a key saves at most once") and change together.
  */
 export type Claim =
   | { kind: 'claimed' }
   /** The first call with this key finished: its payload. */
   | { kind: 'done'; fingerprint: string; result: HandleResult }
   /** The first call with this key is still running: its payload once it finishes. */
-  | { kind: 'pending'; fingerprint: string; result: Promise<HandleResult> };
+  | { kind: 'pending'; fingerprint: string; result: Promise<HandleResult> }
+  /** Claimed after an earlier claim with this input expired: its holder may have sent the save (a shared store only). */
+  | { kind: 'recovered' };
 
 export interface IdempotencyStore {
   /**
@@ -44,15 +50,15 @@ export class IdempotencyStoreFullError extends Error {
   }
 }
 
-export class IdempotencyConflictError extends Error {
+export class IdempotencyConflictError extends InputError {
   constructor() {
-    super('idempotencyKey was already used with different input');
+    super('idempotencyKey', 'idempotencyKey was already used with different input');
   }
 }
 
-export class IdempotencyKeyInvalidError extends Error {
+export class IdempotencyKeyInvalidError extends InputError {
   constructor() {
-    super(`idempotencyKey must be ${IDEMPOTENCY_KEY_MIN} to ${IDEMPOTENCY_KEY_MAX} characters`);
+    super('idempotencyKey', `idempotencyKey must be ${IDEMPOTENCY_KEY_MIN} to ${IDEMPOTENCY_KEY_MAX} characters`);
   }
 }
 
@@ -240,26 +246,43 @@ export class IdempotentHandler {
   constructor(
     private readonly repository: Pick<AfterSaleRepository, 'handle'>,
     private readonly store: IdempotencyStore,
+    /** For 'recovered' claims: answers from the record when it already shows the input (recovery.ts). */
+    private readonly recovery?: Pick<SaveRecovery, 'answer'>,
   ) {}
 
   async handle(ctx: CallContext, input: HandleInput, idempotencyKey?: string | null): Promise<HandleResult> {
     const keyed = idempotencyKey !== undefined && idempotencyKey !== null;
     if (keyed && (idempotencyKey.length < IDEMPOTENCY_KEY_MIN || idempotencyKey.length > IDEMPOTENCY_KEY_MAX)) throw new IdempotencyKeyInvalidError();
     // Validation comes before the claim: input we refuse claims nothing, so its corrected retry may use the same key.
-    const checked = checkHandleInput(input);
-    if (checked.kind === 'invalid') return rejectedInput(checked.userErrors);
-    if (!keyed) return this.repository.handle(ctx, checked.input);
+    const parsed = parseHandleInput(input);
+    if (parsed.kind === 'invalid') return rejectedInput(parsed.userErrors);
+    if (!keyed) return this.repository.handle(ctx, parsed.input);
 
     const key = scopedKey(ctx, idempotencyKey);
+    // Of the input as sent: a repeat that differs from the first call only in whitespace is a different input.
     const print = fingerprint(input);
     const claim = await this.store.claim(key, print);
-    if (claim.kind !== 'claimed') {
+    if (claim.kind === 'done' || claim.kind === 'pending') {
       if (claim.fingerprint !== print) throw new IdempotencyConflictError();
       return claim.kind === 'done' ? claim.result : waitForFirst(claim.result, ctx);
     }
+    if (claim.kind === 'recovered' && this.recovery) {
+      let answer: HandleResult | undefined;
+      try {
+        answer = await this.recovery.answer(ctx, parsed.input);
+      } catch (e) {
+        // The re-read failed: nothing was sent; the claim stays recoverable for the retry.
+        await this.store.release(key, e);
+        throw e;
+      }
+      if (answer) {
+        await this.store.complete(key, answer);
+        return answer;
+      }
+    }
     let result: HandleResult;
     try {
-      result = await this.repository.handle(ctx, checked.input);
+      result = await this.repository.handle(ctx, parsed.input);
     } catch (e) {
       // Only errors that never reached the ERP get here (an unknown outcome is a result): the key may be used again.
       await this.store.release(key, e);

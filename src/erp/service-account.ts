@@ -2,6 +2,7 @@ import type { ErpCall, Send, SessionSource } from './call';
 import { loginCall, type Credentials } from './client';
 import { ErpAuthError, ErpBadResponseError, ErpError, ErpErrorCode, ErpHeaderStatusError } from './errors';
 import type { ErpObserver } from './observer';
+import type { SharedSessionStore } from './shared-session';
 import type { ErpReply } from './types';
 
 export interface ServiceSessionOptions {
@@ -13,6 +14,8 @@ export interface ServiceSessionOptions {
   captchaPattern?: RegExp;
   /** The clock, epoch ms; tests pass their own. */
   now?: () => number;
+  /** Replicas sharing the account share one token through it (fleet/session.ts): a login is asked of it first. */
+  shared?: SharedSessionStore;
 }
 
 export type SessionState = 'ready' | 'logging-in' | 'backoff' | 'not-logged-in';
@@ -61,6 +64,9 @@ export class ServiceAccountSession implements SessionSource {
   private refusals = 0;
   private refusal: Refusal | undefined;
   private lastFailure: string | undefined;
+  private readonly shared: SharedSessionStore | undefined;
+  /** The token the ERP last refused: the shared store must hand back another one. */
+  private stale: string | undefined;
 
   constructor(
     private readonly send: Send,
@@ -74,6 +80,7 @@ export class ServiceAccountSession implements SessionSource {
     this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.backoffMaxMs = Math.max(this.backoffMs, options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
     this.captchaPattern = options.captchaPattern ?? DEFAULT_CAPTCHA_PATTERN;
+    this.shared = options.shared;
   }
 
   token(call: ErpCall): Promise<string> {
@@ -84,6 +91,7 @@ export class ServiceAccountSession implements SessionSource {
     // Someone else already replaced the refused token: use theirs rather than log in again.
     if (this.current !== undefined && this.current !== stale) return Promise.resolve(this.current);
     this.current = undefined;
+    this.stale = stale;
     return this.login(call);
   }
 
@@ -111,7 +119,7 @@ export class ServiceAccountSession implements SessionSource {
   login(call?: Pick<ErpCall, 'requestId' | 'deadline'>): Promise<string> {
     const refusal = this.activeRefusal();
     if (refusal) return Promise.reject(this.backoffError(refusal));
-    this.pending ??= this.doLogin(call).finally(() => {
+    this.pending ??= (this.shared ? this.viaFleet(this.shared, call) : this.doLogin(call)).finally(() => {
       this.pending = undefined;
     });
     return this.pending;
@@ -121,7 +129,20 @@ export class ServiceAccountSession implements SessionSource {
   refused(token: string, error: ErpAuthError): void {
     if (this.current !== token) return;
     this.current = undefined;
+    this.stale = token;
     this.startBackoff(error.status, this.safe(erpReason(error)));
+  }
+
+  /** The fleet's token, or this replica's own login when it is the one to log in for the fleet. */
+  private async viaFleet(shared: SharedSessionStore, call?: Pick<ErpCall, 'requestId' | 'deadline'>): Promise<string> {
+    const token = await shared.acquire(this.identity, this.stale, () => this.doLogin(call));
+    if (this.current !== token) {
+      this.current = token;
+      this.refusals = 0;
+      this.refusal = undefined;
+      this.lastFailure = undefined;
+    }
+    return token;
   }
 
   private activeRefusal(): Refusal | undefined {

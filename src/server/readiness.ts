@@ -2,14 +2,26 @@ import type { ErpStack } from '../erp/stack';
 
 export interface ReadinessReport {
   ready: boolean;
-  body: { status: 'ready' | 'unavailable'; erp: string; retryAt?: string };
+  body: { status: 'ready' | 'unavailable'; erp: string; retryAt?: string; redis?: string };
 }
 
 /**
  * `/health/ready`, answered at once from state: a probe never waits on the ERP and never logs in itself. Without a
  * service session it asks for one in the background (unless the login is backing off after a refusal).
+ *
+ * With a fleet (ZB_REDIS_URL) the body also says `redis: 'ok'` or why not. Redis down does not make a replica unready:
+ * reads go on without it and keyed saves fail on their own (README "Running several replicas"); taking every replica
+ * out of rotation at once would turn a degraded fleet into a dead one.
  */
-export function readiness(deps: { stack: ErpStack; shuttingDown: () => boolean }): () => ReadinessReport {
+export function readiness(deps: { stack: ErpStack; shuttingDown: () => boolean; redisStatus?: () => string }): () => ReadinessReport {
+  const erpReport = erpReadiness(deps);
+  return () => {
+    const report = erpReport();
+    return deps.redisStatus ? { ...report, body: { ...report.body, redis: deps.redisStatus() } } : report;
+  };
+}
+
+function erpReadiness(deps: { stack: ErpStack; shuttingDown: () => boolean }): () => ReadinessReport {
   return () => {
     if (deps.shuttingDown()) return { ready: false, body: { status: 'unavailable', erp: 'shutting down' } };
     const session = deps.stack.serviceSession;

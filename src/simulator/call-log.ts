@@ -12,6 +12,8 @@ export interface CallRecord {
   contentType: string;
   /** The fault injected into this call, if any. */
   fault?: string;
+  /** A save the ERP stored (chuli.asp accepted it): set once it is processed. */
+  stored?: true;
 }
 
 /**

@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import JSON5 from 'json5';
-import { CallLog, type Endpoint } from './call-log';
+import { CallLog, type CallRecord, type Endpoint } from './call-log';
 import { createDataset, type DatasetOptions } from './dataset';
 import { FaultInjector, type FaultKind, type FaultSettings, type ScriptedFault } from './faults';
 import { readDatas, type Datas } from './handlers/datas';
@@ -25,6 +25,8 @@ export interface SimulatorOptions {
   /** Inactivity timeout of ERP sessions, ms (0 = never). */
   sessionTimeoutMs?: number;
   kickOtherDevices?: boolean;
+  /** A new login of an account ends all its older sessions, whatever their serialnum (default false). */
+  kickOlderSessions?: boolean;
   /** What chuli.asp answers on success (the real text is unknown, so it is a setting on both sides). */
   saveSuccessText?: string;
   rowsAsObjects?: boolean;
@@ -95,7 +97,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   let clockOffset = 0;
   const now = () => Date.now() + clockOffset;
   const users = defaultUsers(options.user ?? DEFAULT_SIMULATOR_USER, options.password ?? DEFAULT_SIMULATOR_PASSWORD);
-  const sessions = new SessionStore({ timeoutMs: options.sessionTimeoutMs ?? 20 * 60000, kickOtherDevices: options.kickOtherDevices ?? true }, now);
+  const sessions = new SessionStore({ timeoutMs: options.sessionTimeoutMs ?? 20 * 60000, kickOtherDevices: options.kickOtherDevices ?? true, kickOlderSessions: options.kickOlderSessions ?? false }, now);
   const world = new World(createDataset(options.dataset));
   const calls = new CallLog();
   const faults = new FaultInjector();
@@ -105,7 +107,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const sockets = new Set<Socket>();
   const saveSuccessText = options.saveSuccessText ?? '保存成功！';
 
-  function dispatch(endpoint: Endpoint, cmdkey: string, datas: Datas, session: string, fault: FaultKind | undefined): Reply {
+  function dispatch(record: CallRecord, endpoint: Endpoint, cmdkey: string, datas: Datas, session: string, fault: FaultKind | undefined): Reply {
     if (endpoint === 'login') return login.handle(datas);
     const check = sessions.check(session);
     if (!check.ok) return failure(check.status, check.message);
@@ -116,7 +118,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       case 'detail':
         return handleDetail(datas, user, session, world);
       case 'process':
-        return handleProcess(cmdkey, datas, user, session, world, { successText: saveSuccessText, silent: fault === 'silentSave' });
+        return handleProcess(cmdkey, datas, user, session, world, {
+          successText: saveSuccessText,
+          silent: fault === 'silentSave',
+          stored: () => {
+            record.stored = true;
+          },
+        });
       case 'unknown':
         throw new Error('unreachable: unknown endpoints are answered before dispatch');
     }
@@ -156,7 +164,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const datas = readDatas(envelope.datas);
     const session = typeof envelope.session === 'string' ? envelope.session : '';
     const drawn = faults.draw(endpoint);
-    calls.record({ endpoint, path, cmdkey, datas: Object.fromEntries(datas), session, contentType, ...(drawn ? { fault: drawn.kind } : {}) });
+    const record = calls.record({ endpoint, path, cmdkey, datas: Object.fromEntries(datas), session, contentType, ...(drawn ? { fault: drawn.kind } : {}) });
 
     await pool.acquire();
     calls.enter(endpoint);
@@ -164,7 +172,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const latency = faults.current.latencyMs + (drawn?.delayMs ?? 0);
       if (drawn?.kind === 'hold') {
         // Executed now, answered later: a save that lands while the reply is held is not in it.
-        const reply = dispatch(endpoint, cmdkey, datas, session, undefined);
+        const reply = dispatch(record, endpoint, cmdkey, datas, session, undefined);
         drawn.gate?.caught();
         // A client that gives up meanwhile frees the worker, as with `stall`.
         let onClose: () => void = () => undefined;
@@ -202,19 +210,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           if (endpoint !== 'login') sessions.revoke(session, 10);
           break;
         case 'badJson': {
-          const full = JSON.stringify(dispatch(endpoint, cmdkey, datas, session, undefined));
+          const full = JSON.stringify(dispatch(record, endpoint, cmdkey, datas, session, undefined));
           send(res, 200, 'text/html; charset=utf-8', full.slice(0, Math.max(1, Math.floor(full.length / 2))));
           return;
         }
         case 'dropAfterProcess':
-          dispatch(endpoint, cmdkey, datas, session, undefined);
+          dispatch(record, endpoint, cmdkey, datas, session, undefined);
           req.socket.destroy();
           return;
         case 'silentSave':
         case undefined:
           break;
       }
-      sendReply(res, dispatch(endpoint, cmdkey, datas, session, drawn?.kind));
+      sendReply(res, dispatch(record, endpoint, cmdkey, datas, session, drawn?.kind));
     } finally {
       calls.leave(endpoint);
       pool.release();

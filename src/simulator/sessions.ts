@@ -19,6 +19,11 @@ export interface SessionRules {
   timeoutMs: number;
   /** A login of the same user from another device (serialnum) ends the older tokens with status 1. */
   kickOtherDevices: boolean;
+  /**
+   * A login of the same user ends every older token of that user with status 1, whatever its serialnum: what a
+   * real ERP can do (ERP-PROTOCOL.md section 4), and what replicas sharing one service account meet.
+   */
+  kickOlderSessions?: boolean;
 }
 
 /**
@@ -33,9 +38,10 @@ export class SessionStore {
   ) {}
 
   open(user: SimUser, serialnum: string): string {
-    if (this.rules.kickOtherDevices) {
+    if (this.rules.kickOtherDevices || this.rules.kickOlderSessions) {
       for (const record of this.sessions.values()) {
-        if (record.user.name === user.name && record.serialnum !== serialnum && !record.revoked) {
+        const kicked = this.rules.kickOlderSessions || record.serialnum !== serialnum;
+        if (record.user.name === user.name && kicked && !record.revoked) {
           record.revoked = { status: 1, message: STATUS_TEXT.kickedByMobile };
         }
       }

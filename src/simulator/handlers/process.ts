@@ -16,6 +16,8 @@ export interface ProcessOptions {
   successText: string;
   /** Answer success and store nothing (the "ok but nothing saved" fault). */
   silent: boolean;
+  /** Told when a save is stored (the call log marks it: tests count saves the ERP really kept). */
+  stored?: () => void;
 }
 
 function userIds(value: string, w: World): number[] | undefined {
@@ -54,6 +56,7 @@ export function handleProcess(cmdkey: string, datas: Datas, user: SimUser, sessi
     s.introN = values.info1!;
     s.intro = values.intro!;
     s.result1 = HANDLED_RESULT;
+    options.stored?.();
   }
   return message(session, options.successText);
 }
