@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './server/logger';
 import { startApp } from './server/app';
+import { startTracing } from './server/tracing';
 import { startSimulator, type Simulator } from './simulator/server';
 
 /**
@@ -20,6 +21,10 @@ async function main(): Promise<void> {
   }
   // Pretty lines for a person at a terminal (or ZB_LOG_PRETTY=true); JSON lines for everything else.
   const logger = createLogger(config.ZB_LOG_LEVEL, undefined, { pretty: config.ZB_LOG_PRETTY || (process.stdout.isTTY && config.NODE_ENV !== 'production') });
+  // Only the standard OTEL_* variables turn tracing on (and the SDK reads them itself); before the app, so the start-up
+  // login is traced too. Off, no SDK is loaded.
+  const tracing = startTracing(process.env, logger);
+  if (tracing) logger.info({ msg: 'tracing on: exporting spans', exporters: tracing.exporters, protocol: tracing.protocol });
   let simulator: Simulator | undefined;
   let erpBaseUrl = config.ZB_BASE_URL;
   let credentials = config.ZB_USER && config.ZB_PASSWORD ? { user: config.ZB_USER, password: config.ZB_PASSWORD, serialnum: config.ZB_SERIALNUM } : undefined;
@@ -62,6 +67,9 @@ async function main(): Promise<void> {
     force.unref();
     new Promise<void>((resolve) => setTimeout(resolve, config.ZB_SHUTDOWN_DRAIN_MS))
       .then(() => app.close())
+      // The spans of the last requests and ERP calls are flushed once they have ended; a collector that cannot take
+      // them costs those spans, not a clean exit.
+      .then(() => tracing?.shutdown().catch((err: unknown) => logger.warn({ msg: 'tracing: spans not flushed at shutdown', reason: err instanceof Error ? err.message : String(err) })))
       .then(() => simulator?.close())
       .then(() => process.exit(0))
       .catch((err: unknown) => {

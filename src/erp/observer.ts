@@ -23,6 +23,11 @@ export interface ErpObserver {
   /** The ERP refused the identity of `call` (`code`): that identity's cached answers were dropped. */
   cacheDropped?(call: ErpCall, code: string): void;
   queue?(active: number, pending: number): void;
+  /**
+   * `call` found every process-wide call slot taken and waits in the limiter's queue; called in the caller's context.
+   * The function returned, if any, is called once when the wait ends: with 'slot', or the ErpError code it ended with.
+   */
+  waiting?(call: ErpCall): ((outcome: string) => void) | void;
 }
 
 export const noopObserver: ErpObserver = {};

@@ -1,5 +1,5 @@
 import { compose, type ErpLayer, type Send } from './call';
-import { MemoryReadCacheStore } from './cache-store';
+import { MemoryReadCacheStore, type ReadCacheStore } from './cache-store';
 import { DEFAULT_PATHS, ErpClient, type Credentials, type ErpPaths } from './client';
 import { serviceTags, WriteFence } from './fence';
 import { circuitBreaker, type Breaker, type BreakerOptions } from './layers/breaker';
@@ -10,6 +10,8 @@ import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
 import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
 import { withSession } from './layers/session';
+import { callSignals } from './layers/signal';
+import { traceAttempts, traceCalls, traceEvents } from './layers/trace';
 import type { ErpObserver } from './observer';
 import { ServiceAccountSession, type ServiceSessionOptions } from './service-account';
 import { ErpTransport, type TransportOptions } from './transport';
@@ -32,6 +34,10 @@ export interface ErpStackOptions {
   coalesce: boolean;
   /** The read cache: off when absent or when `ttlMs` is 0. */
   cache?: ReadCacheSettings;
+  /** Where the read cache keeps its answers instead of this process's memory (a store shared by replicas). */
+  cacheStore?: ReadCacheStore;
+  /** Layers every attempt passes after the process limiter (a fleet-wide call budget). */
+  wireLayers?: ErpLayer[];
 }
 
 /** What the domain calls after a save (its `ServiceCache` port, domain/ports.ts; erp/ does not import the domain). */
@@ -52,25 +58,32 @@ export interface ErpStack {
   close(): Promise<void>;
 }
 
-export function createErpStack(options: ErpStackOptions, observer: ErpObserver = {}): ErpStack {
-  const transport = new ErpTransport(options.transport);
+export function createErpStack(options: ErpStackOptions, reports: ErpObserver = {}): ErpStack {
+  // What the layers report also becomes trace events on the call's span (a no-op while no tracing SDK is registered).
+  const observer = traceEvents(reports);
+  const attempts = traceAttempts(options.transport.baseUrl);
+  const transport = new ErpTransport(options.transport, attempts);
   const paths = { ...DEFAULT_PATHS, ...options.paths };
   const fence = new WriteFence();
   const breaker = circuitBreaker(options.breaker, observer);
   const cacheSettings = options.cache;
-  const cache = cacheSettings && cacheSettings.ttlMs > 0 ? readCache(cacheSettings, observer, memoryStore(cacheSettings), fence) : undefined;
+  const cache = cacheSettings && cacheSettings.ttlMs > 0 ? readCache(cacheSettings, observer, options.cacheStore ?? memoryStore(cacheSettings), fence) : undefined;
 
   /**
    * The whole client, outermost first, as a call travels:
-   * - the write fence is outermost, so a write's settling bump happens before its caller sees the reply (and re-reads);
+   * - the call's trace span, then its own abort signal (one listener on its caller's, however many calls it makes);
+   * - the write fence comes first of what acts on calls, so a write's settling bump happens before its caller sees the
+   *   reply (and re-reads);
    * - the read cache and coalescing see each caller's read once, and honour that same fence;
    * - the session layer puts the token in, and repeats a call once after a relogin;
    * - from the gate down every attempt is its own: retry sits above the breaker and the limiter so that each attempt
-   *   is counted and queued on its own.
+   *   is counted and queued on its own, and gets its own span right above the transport.
    * Logins enter at the top too and pass straight down to the gate: they are neither reads nor writes, and the
    * session layer lets calls of kind 'login' through, so they share the reads' resilience and nothing else.
    */
   const layers: ErpLayer[] = [
+    traceCalls(),
+    callSignals(),
     fence,
     ...(cache ? [cache] : []),
     ...(options.coalesce ? [coalesce(observer, fence)] : []),
@@ -79,6 +92,8 @@ export function createErpStack(options: ErpStackOptions, observer: ErpObserver =
     retry(options.retry, observer),
     breaker,
     concurrencyLimit(options.limiter, observer),
+    ...(options.wireLayers ?? []),
+    attempts,
     observeAttempts(observer),
   ];
   const send: Send = compose(...layers)(transport.send);

@@ -17,6 +17,12 @@ export interface TransportOptions {
   contentType: string;
 }
 
+/** What the transport tells about each reply it read off the wire (the stack's attempt spans take status and size). */
+export interface WireObserver {
+  /** `call` was answered with HTTP `status` and `text`; `contentLength` is the header's value, when one was sent. */
+  reply?(call: ErpCall, status: number, text: string, contentLength: string | string[] | undefined): void;
+}
+
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function errorCode(e: unknown): string {
@@ -28,7 +34,10 @@ export class ErpTransport {
   private readonly pool: Pool;
   private readonly basePath: string;
 
-  constructor(private readonly options: TransportOptions) {
+  constructor(
+    private readonly options: TransportOptions,
+    private readonly wire: WireObserver = {},
+  ) {
     const url = new URL(options.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(url.origin, {
@@ -45,6 +54,7 @@ export class ErpTransport {
     const limit = deadline(this.options.totalTimeoutMs, call.signal);
     let text: string;
     let status: number;
+    let contentLength: string | string[] | undefined;
     try {
       const res = await this.pool.request({
         method: 'POST',
@@ -54,12 +64,14 @@ export class ErpTransport {
         signal: limit.signal,
       });
       status = res.statusCode;
+      contentLength = res.headers['content-length'];
       text = await res.body.text();
     } catch (e) {
       throw this.classify(e, call, limit);
     } finally {
       limit.dispose();
     }
+    this.wire.reply?.(call, status, text, contentLength);
     if (status !== 200) throw new ErpHttpStatusError(status, { path: call.path });
     try {
       return readEnvelope(parseReplyText(text, call.path), call.path);

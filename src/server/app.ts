@@ -2,27 +2,27 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { loadFieldMap, type FieldMap } from '../domain/field-map';
 import { IdempotentHandler, MemoryIdempotencyStore } from '../domain/idempotency';
 import { ServiceMapper } from '../domain/mapping';
 import { OptionLookupService } from '../domain/options';
+import { SaveRecovery } from '../domain/recovery';
 import { AfterSaleRepository } from '../domain/repository';
+import { requestScope, type RequestServicesFactory, type SharedServices } from '../domain/request-scope';
 import type { CallContext } from '../erp/client';
 import type { Credentials } from '../erp/layers/session';
-import { MemoryReadCacheStore } from '../erp/layers/cache';
 import { deadline } from '../erp/deadline';
 import { createErpStack, type ErpStack } from '../erp/stack';
 import { erpStackOptions } from './erp-options';
 import type { GraphQLContext } from '../graphql/context';
 import { ErrorCode } from '../graphql/errors';
-import { createServiceLoader } from '../graphql/loaders';
 import { buildSchema } from '../graphql/schema';
 import { Admission, admissionPlugin, type Ticket } from './admission';
 import { documentCache, queryTextCache } from './document-cache';
@@ -31,8 +31,10 @@ import { BodyTimeoutError, BodyTooLargeError, createHttpServer, readBody, reques
 import { identityOf } from './identity';
 import { createLogger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
+import { createFleet } from './fleet';
 import { erpObserver } from './observer';
 import { errorCapPlugin, requestLogPlugin } from './plugins';
+import { operationTracePlugin, traceOperation } from './tracing-plugin';
 import { readiness } from './readiness';
 
 export interface AppOptions {
@@ -44,10 +46,11 @@ export interface AppOptions {
   logger?: Logger;
   fieldMap?: FieldMap;
   /**
-   * Bench-only: resolve like a naive subgraph, one ERP detail call per field access (no batching, no per-request
-   * cache). Not reachable from configuration; `bench/` uses it to show what the loader and coalescing save.
+   * How each request's services are built from the process-wide ones: `requestScope(shared)` unless given. An
+   * extension point for code that embeds the app (benchmarks, tests), not reachable from configuration: a benchmark
+   * passes `(shared) => requestScope(shared, { detailLoader })` with a detail loader of its own (bench/).
    */
-  naiveDetailLoads?: boolean;
+  requestServices?: (shared: SharedServices) => RequestServicesFactory;
 }
 
 export interface App {
@@ -67,31 +70,54 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
 }
 
-/** The composition root: ERP client, domain, GraphQL server and the HTTP routes, wired from the configuration. */
+/**
+ * The composition root: ERP client, domain, GraphQL server and the HTTP routes, wired from the configuration. Over 300
+ * lines on purpose: it is the one place where settings become objects, and each piece's wiring reads best beside the
+ * others (the rules themselves live in their rooms: ARCHITECTURE.md).
+ */
 export async function startApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.ZB_LOG_LEVEL);
   const metrics = createMetrics();
   const observer = erpObserver(logger, metrics);
-  // The stack builds the cache itself, behind the write fence that coalescing honours too.
-  const cache = config.ZB_CACHE_TTL_MS > 0
-    ? { options: { ttlMs: config.ZB_CACHE_TTL_MS, staleMs: config.ZB_CACHE_STALE_MS }, store: new MemoryReadCacheStore(config.ZB_CACHE_MAX_ENTRIES, { maxBytes: config.ZB_CACHE_MAX_BYTES }) }
-    : undefined;
-  const stack = createErpStack({ ...erpStackOptions(config, options.erpBaseUrl, options.credentials), ...(cache ? { cache } : {}) }, observer);
+  // ZB_REDIS_URL: the service session, idempotency keys, read cache and ERP budget are shared with the other replicas.
+  const fleet = createFleet(config, logger, metrics.registry);
+  const erpOptions = erpStackOptions(config, options.erpBaseUrl, options.credentials);
+  // The stack builds the read cache itself from the options (ZB_CACHE_*), behind the write fence coalescing honours too.
+  const stack = createErpStack(
+    fleet
+      ? {
+          ...erpOptions,
+          session: { ...erpOptions.session, shared: fleet.session },
+          ...(fleet.cacheStore ? { cacheStore: fleet.cacheStore } : {}),
+          ...(fleet.permits ? { wireLayers: [fleet.permits] } : {}),
+        }
+      : erpOptions,
+    observer,
+  );
   const fieldMap = options.fieldMap ?? loadFieldMap(config.ZB_FIELD_MAP);
   const mapper = new ServiceMapper(fieldMap, config.ZB_TIMEZONE);
   const repository = new AfterSaleRepository(stack.client, mapper, {
     saveSuccess: new RegExp(config.ZB_SAVE_SUCCESS_PATTERN),
     notFound: new RegExp(config.ZB_NOT_FOUND_PATTERN),
   }, stack.serviceCache);
-  const handler = new IdempotentHandler(repository, new MemoryIdempotencyStore({
-    ttlMs: config.ZB_IDEMPOTENCY_TTL_MS,
-    maxKeys: config.ZB_IDEMPOTENCY_MAX_KEYS,
-    maxBytes: config.ZB_IDEMPOTENCY_MAX_BYTES,
-    maxPending: config.ZB_MAX_INFLIGHT_REQUESTS,
-  }));
+  const handler = fleet
+    ? new IdempotentHandler(repository, fleet.idempotency, new SaveRecovery(repository, stack.serviceCache))
+    : new IdempotentHandler(repository, new MemoryIdempotencyStore({
+      ttlMs: config.ZB_IDEMPOTENCY_TTL_MS,
+      maxKeys: config.ZB_IDEMPOTENCY_MAX_KEYS,
+      maxBytes: config.ZB_IDEMPOTENCY_MAX_BYTES,
+      maxPending: config.ZB_MAX_INFLIGHT_REQUESTS,
+    }));
   // Option lists per ERP identity, kept 10 minutes (the domain default: no setting yet).
   const optionLookups = new OptionLookupService(stack.client, fieldMap);
+  const servicesFor = (options.requestServices ?? requestScope)({
+    repository,
+    handler,
+    optionLookups,
+    maxPageSize: config.ZB_MAX_PAGE_SIZE,
+    erpCallsPerRequest: config.ZB_DETAIL_CONCURRENCY,
+  });
 
   const production = config.NODE_ENV === 'production';
   const introspection = config.ZB_INTROSPECTION;
@@ -167,6 +193,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       ),
       requestLogPlugin(logger, metrics),
       errorCapPlugin(),
+      operationTracePlugin(),
     ],
   });
   await apollo.start();
@@ -188,33 +215,28 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!res.writableFinished) limit.abort();
       limit.dispose();
     });
-    const response = await apollo.executeHTTPGraphQLRequest({
+    // Inside the operation's trace span (a child of the caller's traceparent), which the ERP calls and log lines join.
+    const response = await traceOperation(httpGraphQLRequest, requestId, () => apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
       context: async () => {
         const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER });
-        const erp: CallContext = {
+        // Who the request acts as and until when: taken once, here, by the request's services.
+        const call: CallContext = {
           auth: identity.auth,
           principal: identity.principal,
           signal: limit.signal,
           deadline: Date.now() + config.ZB_REQUEST_DEADLINE_MS,
           requestId,
         };
-        const erpSlots = pLimit(config.ZB_DETAIL_CONCURRENCY);
         const context: GraphQLContext = {
           requestId,
-          erp,
           ...(identity.refused ? { unauthenticated: identity.refused } : {}),
-          repository,
-          handler,
-          optionLookups,
-          erpSlots,
-          serviceLoader: createServiceLoader(repository, erp, erpSlots, options.naiveDetailLoads ? { naive: true } : undefined),
-          maxPageSize: config.ZB_MAX_PAGE_SIZE,
+          services: servicesFor(call),
           reserve: (bytes) => ticket.reserve(bytes),
         };
         return context;
       },
-    });
+    }));
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.setHeader('x-request-id', requestId);
     res.statusCode = response.status ?? 200;
@@ -240,12 +262,12 @@ export async function startApp(options: AppOptions): Promise<App> {
       } catch (e) {
         if (e instanceof BodyTooLargeError) {
           metrics.graphqlRefused.inc({ reason: 'body_too_large' });
-          sendJson(res, 413, requestErrorBody(`Request body exceeds ${config.ZB_BODY_LIMIT_BYTES} bytes`, 'BAD_REQUEST'), { connection: 'close' });
+          sendJson(res, 413, requestErrorBody(`Request body exceeds ${config.ZB_BODY_LIMIT_BYTES} bytes`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
           return;
         }
         if (e instanceof BodyTimeoutError) {
           metrics.graphqlRefused.inc({ reason: 'body_timeout' });
-          sendJson(res, 408, requestErrorBody(`Request body not received within ${config.ZB_BODY_TIMEOUT_MS} ms`, 'BAD_REQUEST'), { connection: 'close' });
+          sendJson(res, 408, requestErrorBody(`Request body not received within ${config.ZB_BODY_TIMEOUT_MS} ms`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
           return;
         }
         throw e;
@@ -255,7 +277,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         try {
           body = text === '' ? {} : JSON.parse(text);
         } catch {
-          sendJson(res, 400, requestErrorBody('Request body is not valid JSON', 'BAD_REQUEST'));
+          sendJson(res, 400, requestErrorBody('Request body is not valid JSON', ApolloServerErrorCode.BAD_REQUEST));
           return;
         }
       } else body = text;
@@ -275,7 +297,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   }
 
   let shuttingDown = false;
-  const ready = readiness({ stack, shuttingDown: () => shuttingDown });
+  const ready = readiness({ stack, shuttingDown: () => shuttingDown, ...(fleet ? { redisStatus: fleet.redisStatus } : {}) });
 
   httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const requestId = requestIdOf(req);
@@ -297,7 +319,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     };
     route().catch((err: unknown) => {
       logger.error({ msg: 'request failed', requestId, err });
-      if (!res.headersSent) sendJson(res, 500, requestErrorBody('Internal server error', 'INTERNAL_SERVER_ERROR'));
+      if (!res.headersSent) sendJson(res, 500, requestErrorBody('Internal server error', ApolloServerErrorCode.INTERNAL_SERVER_ERROR));
       else res.destroy();
     });
   });
@@ -324,6 +346,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       shuttingDown = true;
       await apollo.stop();
       await stack.close();
+      await fleet?.close();
     },
   };
 }

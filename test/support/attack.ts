@@ -80,6 +80,8 @@ export interface SubgraphChild {
   readonly port: number;
   readonly pid: number;
   readonly output: OutputTail;
+  /** What the child wrote on stderr alone (it is in `output` too): Node's own warnings land here. */
+  readonly stderr: OutputTail;
   readonly exited: Promise<Exit>;
   /** The exit, once it happened. */
   exit(): Exit | undefined;
@@ -142,8 +144,12 @@ export async function startSubgraphChild(simUrl: string, env: Record<string, str
   const child = spawn(process.execPath, [...startFlags(), ENTRY], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const output = new OutputTail();
+  const stderr = new OutputTail(64 * 1024);
   child.stdout?.on('data', (c: Buffer) => output.push(c));
-  child.stderr?.on('data', (c: Buffer) => output.push(c));
+  child.stderr?.on('data', (c: Buffer) => {
+    output.push(c);
+    stderr.push(c);
+  });
   let exit: Exit | undefined;
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -159,6 +165,7 @@ export async function startSubgraphChild(simUrl: string, env: Record<string, str
     port,
     pid,
     output,
+    stderr,
     exited,
     exit: () => exit,
     peakRssMb: () => statusMb(pid, 'VmHWM'),

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import pLimit from 'p-limit';
 import type { ErpLayer } from '../call';
 import { ErpAbortedError, ErpBusyError } from '../errors';
@@ -21,29 +22,36 @@ export function concurrencyLimit(options: LimiterOptions, observer: ErpObserver 
     wrap: (next) => (call) =>
       new Promise((resolve, reject) => {
         let settled = false;
-        const giveUp = (error: Error) => {
+        // Counted before enqueueing, queued ones too: p-limit starts even a free slot's task a microtask later.
+        const waited = limit.activeCount + limit.pendingCount >= options.maxConcurrent ? observer.waiting?.(call) : undefined;
+        const giveUp = (error: ErpBusyError | ErpAbortedError) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           call.signal?.removeEventListener('abort', onAbort);
+          waited?.(error.code);
           reject(error);
         };
         const timer = setTimeout(() => giveUp(new ErpBusyError(`no ERP call slot within ${options.maxWaitMs} ms`, { path: call.path })), options.maxWaitMs);
         const onAbort = () => giveUp(new ErpAbortedError({ phase: 'queued', path: call.path }));
         call.signal?.addEventListener('abort', onAbort, { once: true });
-        // The task never rejects (its outcome goes to resolve/reject above), so nothing is left unhandled here.
-        void limit(async () => {
+        // p-limit starts a queued task from whichever task just finished, in that task's async context (another
+        // request's): bound, the call runs in its own caller's context, so what it reports (logs, trace spans) is its own.
+        const run = AsyncResource.bind(async () => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           call.signal?.removeEventListener('abort', onAbort);
+          waited?.('slot');
           report();
           try {
             resolve(await next(call));
           } catch (e) {
             reject(e);
           }
-        }).finally(report);
+        });
+        // `run` never rejects: it settles the call's own promise.
+        void limit(run).finally(report);
         report();
       }),
   };
