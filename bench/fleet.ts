@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import autocannon from 'autocannon';
 import { startSimulator } from '../src/simulator/server';
-import { spawnSubgraph, type SubgraphProcess } from './subgraph-process';
+import { freePort, spawnSubgraph, type SubgraphProcess } from './subgraph-process';
 
 /**
  * `npm run build && npx ts-node --transpile-only bench/fleet.ts`: the same workload against one subgraph process and against a fleet of three replicas sharing
@@ -16,16 +16,6 @@ const FLEET_CAP = 8;
 // Twenty list pages in rotation, each with details: a mixed read workload the caches and coalescing can share.
 const bodies = Array.from({ length: 20 }, (_, i) => ({ query: `{ afterSaleServices(page: ${i + 1}, pageSize: 10) { items { id title handlingContent } } }` }));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const a = probe.address();
-      probe.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();

@@ -38,7 +38,8 @@ export function startFlags(): string[] {
   return words.slice(1).filter((w) => w.startsWith('--'));
 }
 
-function freePort(): Promise<number> {
+/** A free loopback port (the kernel picks it; closed again at once). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -49,7 +50,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+/** A memory figure of a process from /proc, in MB; undefined where there is no /proc or the process is gone. */
+export function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   try {
     const line = readFileSync(`/proc/${pid}/status`, 'utf8')
       .split('\n')

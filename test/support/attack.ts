@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { startFlags } from '../../bench/subgraph-process';
+import { freePort, startFlags, statusMb } from '../../bench/subgraph-process';
 
 /**
  * Shared pieces of the abuse suite (test/abuse-*.test.ts): the shipped entry point as a child process started with
@@ -99,28 +99,7 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith(`${field}:`));
-    const kb = line ? Number(line.split(/\s+/)[1]) : NaN;
-    return Number.isFinite(kb) ? Math.round(kb / 1024) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * Starts `node <npm start flags> dist/main.js` against `simUrl` with the deployment's environment plus `env`, and
@@ -450,3 +429,5 @@ export function connectResult(port: number, timeoutMs = 3000): Promise<string> {
     });
   });
 }
+
+export { freePort };

@@ -1,9 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFlags } from '../../bench/subgraph-process';
+import { freePort, startFlags } from '../../bench/subgraph-process';
 
 /**
  * The shipped entry point as users run it: `node <npm start flags> dist/main.js`, configured only by environment
@@ -64,16 +63,6 @@ export function ensureBuilt(): void {
   if (!existsSync(DIST_MAIN)) throw new Error(`${DIST_MAIN} is missing: run \`npm run build\` first (\`npm test\` does it in pretest)`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -189,3 +178,5 @@ export async function stopAllSubgraphs(): Promise<void> {
     }),
   );
 }
+
+export { freePort };
