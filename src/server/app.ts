@@ -1,8 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
-import { ApolloServerErrorCode } from '@apollo/server/errors';
+import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
@@ -18,24 +15,24 @@ import { AfterSaleRepository } from '../domain/repository';
 import { requestScope, type RequestServicesFactory, type SharedServices } from '../domain/request-scope';
 import type { CallContext } from '../erp/client';
 import type { Credentials } from '../erp/layers/session';
-import { deadline } from '../erp/deadline';
 import { createErpStack, type ErpStack } from '../erp/stack';
 import { erpStackOptions } from './erp-options';
 import type { GraphQLContext } from '../graphql/context';
-import { ErrorCode } from '../graphql/errors';
 import { buildSchema } from '../graphql/schema';
-import { Admission, admissionPlugin, type Ticket } from './admission';
+import { Admission, admissionPlugin } from './admission';
 import { documentCache, queryTextCache } from './document-cache';
 import { errorFormatter } from './errors';
-import { BodyTimeoutError, BodyTooLargeError, createHttpServer, readBody, requestErrorBody, sendJson } from './http';
+import { createHttpServer } from './http';
+import { graphqlEndpoint } from './graphql-endpoint';
 import { identityOf } from './identity';
 import { createLogger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { createFleet } from './fleet';
 import { erpObserver } from './observer';
 import { errorCapPlugin, requestLogPlugin } from './plugins';
-import { operationTracePlugin, traceOperation } from './tracing-plugin';
+import { operationTracePlugin } from './tracing-plugin';
 import { readiness } from './readiness';
+import { router } from './routes';
 
 export interface AppOptions {
   config: Config;
@@ -64,16 +61,10 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** A client-sent request id is echoed only when it is short and plain; otherwise we make one. */
-function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-}
-
 /**
- * The composition root: ERP client, domain, GraphQL server and the HTTP routes, wired from the configuration. Over 300
- * lines on purpose: it is the one place where settings become objects, and each piece's wiring reads best beside the
- * others (the rules themselves live in their rooms: ARCHITECTURE.md).
+ * The composition root: ERP client, domain, GraphQL server and the HTTP routes, wired from the configuration. It is
+ * the one place where settings become objects; the HTTP edge (http.ts), the GraphQL endpoint (graphql-endpoint.ts),
+ * identity (identity.ts), admission (admission.ts), readiness and routes live in their own modules.
  */
 export async function startApp(options: AppOptions): Promise<App> {
   const { config } = options;
@@ -198,131 +189,29 @@ export async function startApp(options: AppOptions): Promise<App> {
   });
   await apollo.start();
 
-  async function execute(req: IncomingMessage, res: ServerResponse, requestId: string, body: unknown, ticket: Ticket): Promise<void> {
-    const headers = new HeaderMap();
-    for (const [key, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-    }
-    const httpGraphQLRequest: HTTPGraphQLRequest = {
-      method: (req.method ?? 'GET').toUpperCase(),
-      headers,
-      search: new URL(req.url ?? '/', 'http://localhost').search,
-      body,
-    };
-    // One signal for the request: the deadline, or the client going away. Released as soon as the response ends.
-    const limit = deadline(config.ZB_REQUEST_DEADLINE_MS);
-    res.on('close', () => {
-      if (!res.writableFinished) limit.abort();
-      limit.dispose();
-    });
-    // Inside the operation's trace span (a child of the caller's traceparent), which the ERP calls and log lines join.
-    const response = await traceOperation(httpGraphQLRequest, requestId, () => apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest,
-      context: async () => {
-        const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER });
-        // Who the request acts as and until when: taken once, here, by the request's services.
-        const call: CallContext = {
-          auth: identity.auth,
-          principal: identity.principal,
-          signal: limit.signal,
-          deadline: Date.now() + config.ZB_REQUEST_DEADLINE_MS,
-          requestId,
-        };
-        const context: GraphQLContext = {
-          requestId,
-          ...(identity.refused ? { unauthenticated: identity.refused } : {}),
-          services: servicesFor(call),
-          reserve: (bytes) => ticket.reserve(bytes),
-        };
-        return context;
-      },
-    }));
-    for (const [key, value] of response.headers) res.setHeader(key, value);
-    res.setHeader('x-request-id', requestId);
-    res.statusCode = response.status ?? 200;
-    if (response.body.kind === 'complete') {
-      res.end(response.body.string);
-      return;
-    }
-    for await (const chunk of response.body.asyncIterator) res.write(chunk);
-    res.end();
-  }
-
-  /**
-   * The body is read before a slot is taken, within ZB_BODY_TIMEOUT_MS, so clients that trickle bytes hold no slot;
-   * then the request takes one of ZB_MAX_INFLIGHT_REQUESTS slots (503 when none is free) and, once its operation is
-   * known, reserves its estimated bytes (admission.ts).
-   */
-  async function graphql(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    let body: unknown;
-    if (req.method === 'POST') {
-      let text: string;
-      try {
-        text = await readBody(req, config.ZB_BODY_LIMIT_BYTES, config.ZB_BODY_TIMEOUT_MS);
-      } catch (e) {
-        if (e instanceof BodyTooLargeError) {
-          metrics.graphqlRefused.inc({ reason: 'body_too_large' });
-          sendJson(res, 413, requestErrorBody(`Request body exceeds ${config.ZB_BODY_LIMIT_BYTES} bytes`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
-          return;
-        }
-        if (e instanceof BodyTimeoutError) {
-          metrics.graphqlRefused.inc({ reason: 'body_timeout' });
-          sendJson(res, 408, requestErrorBody(`Request body not received within ${config.ZB_BODY_TIMEOUT_MS} ms`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
-          return;
-        }
-        throw e;
-      }
-      const type = String(req.headers['content-type'] ?? '');
-      if (type.includes('json')) {
-        try {
-          body = text === '' ? {} : JSON.parse(text);
-        } catch {
-          sendJson(res, 400, requestErrorBody('Request body is not valid JSON', ApolloServerErrorCode.BAD_REQUEST));
-          return;
-        }
-      } else body = text;
-    }
-    const ticket = admission.enter();
-    if (!ticket) {
-      metrics.graphqlShed.inc();
-      const message = `The service is at its limit of ${config.ZB_MAX_INFLIGHT_REQUESTS} operations in flight; try again shortly.`;
-      sendJson(res, 503, requestErrorBody(message, ErrorCode.ServerBusy), { 'retry-after': '1' });
-      return;
-    }
-    try {
-      await execute(req, res, requestId, body, ticket);
-    } finally {
-      ticket.release();
-    }
-  }
+  const graphql = graphqlEndpoint({
+    apollo,
+    admission,
+    metrics,
+    limits: { bodyLimitBytes: config.ZB_BODY_LIMIT_BYTES, bodyTimeoutMs: config.ZB_BODY_TIMEOUT_MS, maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS },
+    // Who the request acts as and until when: taken once, here, by the request's services.
+    context: (req, requestId, signal, ticket) => {
+      const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER });
+      const call: CallContext = { auth: identity.auth, principal: identity.principal, signal, deadline: Date.now() + config.ZB_REQUEST_DEADLINE_MS, requestId };
+      return {
+        requestId,
+        ...(identity.refused ? { unauthenticated: identity.refused } : {}),
+        services: servicesFor(call),
+        reserve: (bytes) => ticket.reserve(bytes),
+      };
+    },
+    requestDeadlineMs: config.ZB_REQUEST_DEADLINE_MS,
+  });
 
   let shuttingDown = false;
   const ready = readiness({ stack, shuttingDown: () => shuttingDown, ...(fleet ? { redisStatus: fleet.redisStatus } : {}) });
 
-  httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const requestId = requestIdOf(req);
-    const path = (req.url ?? '/').split('?')[0];
-    const route = async () => {
-      if (path === '/graphql') return graphql(req, res, requestId);
-      if (req.method === 'GET' && path === '/health/live') return sendJson(res, 200, { status: 'ok' });
-      if (req.method === 'GET' && path === '/health/ready') {
-        const report = ready();
-        return sendJson(res, report.ready ? 200 : 503, report.body);
-      }
-      if (req.method === 'GET' && path === '/metrics') {
-        const text = await metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-        return;
-      }
-      sendJson(res, 404, { error: 'not found', routes: ['/graphql', '/health/live', '/health/ready', '/metrics'] });
-    };
-    route().catch((err: unknown) => {
-      logger.error({ msg: 'request failed', requestId, err });
-      if (!res.headersSent) sendJson(res, 500, requestErrorBody('Internal server error', ApolloServerErrorCode.INTERNAL_SERVER_ERROR));
-      else res.destroy();
-    });
-  });
+  httpServer.on('request', router({ graphql, ready, metrics, logger }));
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
