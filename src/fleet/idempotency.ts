@@ -19,6 +19,11 @@ export interface RedisIdempotencyStoreOptions {
   observer?: FleetObserver;
 }
 
+/**
+ * The Redis idempotency store. Over 200 lines because claim, wait, complete, release and recovery are one protocol over
+ * the same keys and Lua scripts; split apart, each half would be unreadable without the other.
+ */
+
 /** What Redis holds under a key: a claim in flight (`p`) or the first call's payload (`d`). */
 type Stored =
   | { s: 'p'; fp: string; o: string; l: number; r?: number }

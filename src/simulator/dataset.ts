@@ -3,6 +3,7 @@ import { intBetween, pick, seededRandom, type Random } from './random';
 /**
  * The simulator's world: the rows of the ERP's `tousu` table and the records they point at.
  * Generated from a seed so that every run, test and benchmark sees the same data.
+ * Over 200 lines because it is data: the option tables, people and records, and the seeded generator that fills them.
  */
 export interface Option {
   id: number;

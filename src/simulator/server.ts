@@ -16,6 +16,11 @@ import { SessionStore } from './sessions';
 import { DEFAULT_SIMULATOR_PASSWORD, DEFAULT_SIMULATOR_USER, defaultUsers, type SimUser } from './users';
 import { World } from './world';
 
+/**
+ * The simulated ERP's HTTP side: the pages of ERP-PROTOCOL.md (login, list, detail, save), its faults, holds and admin
+ * routes. Over 200 lines because it is the one place where a request meets the fault injector, the session store and the
+ * call log, in the order a real IIS would apply them; the pages themselves live in handlers/.
+ */
 export interface SimulatorOptions {
   port?: number;
   host?: string;

@@ -5,6 +5,8 @@ import type { ErpObserver } from '../observer';
 import type { WireObserver } from '../transport';
 
 /**
+ * (Over 200 lines on purpose: the call, attempt, queue and login spans share one vocabulary of attributes, which reads
+ * best in one file.)
  * OpenTelemetry spans of the ERP client, through the API alone: with no SDK registered the API's no-op tracer answers,
  * every span is non-recording, and each layer here passes the call straight on. Spans start in the active context, so
  * a call made while a GraphQL operation's span is active (server/tracing-plugin.ts) hangs under it:
