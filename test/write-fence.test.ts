@@ -182,3 +182,22 @@ describe('the read cache honours the stack\'s write fence (layer level)', () => 
     await expect(next).resolves.toEqual(reply('after'));
   });
 });
+
+describe('WriteFence.observe: epochs another replica moved (fleet read cache)', () => {
+  it('a changed epoch fences what started before it; the same epoch, or a first "" (never saved), does not', () => {
+    const fence = new WriteFence();
+    const before = fence.position();
+    fence.observe('detail:1', '');
+    fence.observe('detail:1', '');
+    expect(fence.movedSince(['detail:1'], before)).toBe(false);
+    fence.observe('detail:1', '1700000000000001');
+    expect(fence.movedSince(['detail:1'], before)).toBe(true);
+    expect(fence.movedSince(['detail:2'], before)).toBe(false);
+    const after = fence.position();
+    fence.observe('detail:1', '1700000000000001');
+    expect(fence.movedSince(['detail:1'], after)).toBe(false);
+    // First seen with a save on record: a flight that started before this process could see it is not trusted.
+    fence.observe('list', '1700000000000002');
+    expect(fence.movedSince(['list'], after)).toBe(true);
+  });
+});

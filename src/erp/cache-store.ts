@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { WriteFence } from './fence';
 import type { ErpReply } from './types';
 
 /**
@@ -29,10 +30,16 @@ export type MaybePromise<T> = T | Promise<T>;
  * by `staleUntil`.
  */
 export interface ReadCacheStore {
-  get(key: string): MaybePromise<CachedReply | undefined>;
+  /** `tags`: what the read shows (fence.ts's read tags), for a shared store to report their epochs to the fence. */
+  get(key: string, tags?: readonly string[]): MaybePromise<CachedReply | undefined>;
   set(key: string, entry: CachedReply): MaybePromise<void>;
   /** Drops every entry that carries any of `tags`, whoever's identity it is under. */
   dropTagged(tags: readonly string[]): MaybePromise<void>;
+  /**
+   * A store shared by replicas reports to the stack's write fence (`observe`) the epochs other replicas' saves moved,
+   * during `get`, before the read goes on to coalescing or the ERP: the fence then holds fleet-wide.
+   */
+  bindFence?(fence: WriteFence): void;
 }
 
 export interface MemoryReadCacheOptions {

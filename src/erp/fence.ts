@@ -65,6 +65,8 @@ export class WriteFence implements ErpLayer {
   private floor = 0;
   // Insertion order is epoch order: each bump re-inserts its tags at the end.
   private readonly marks = new Map<string, number>();
+  // The last epoch a shared store reported per tag (observe), oldest report first.
+  private readonly remote = new Map<string, string>();
 
   constructor(private readonly maxTags = DEFAULT_MAX_TAGS) {}
 
@@ -96,6 +98,25 @@ export class WriteFence implements ErpLayer {
   movedSince(tags: readonly string[], since: number): boolean {
     if (since < this.floor) return true;
     return tags.some((tag) => (this.marks.get(tag) ?? 0) > since);
+  }
+
+  /**
+   * A shared store (other replicas' saves) reports the epoch it holds for `tag` (a string that changes on every save of
+   * it fleet-wide; '' while no save is recent enough to matter). A change since the last report is a write as far as
+   * this process is concerned: flights and answers that started before it are no longer handed to reads after it. A
+   * first report counts as a change unless it is '' (reads of never-saved services do not crowd the marks). Bounded
+   * like the marks; a forgotten epoch only costs one more bump.
+   */
+  observe(tag: string, epoch: string): void {
+    const known = this.remote.get(tag);
+    if (known === epoch) return;
+    this.remote.delete(tag);
+    this.remote.set(tag, epoch);
+    for (const old of this.remote.keys()) {
+      if (this.remote.size <= this.maxTags) break;
+      this.remote.delete(old);
+    }
+    if (known !== undefined || epoch !== '') this.bump([tag]);
   }
 
   /** Tags remembered now (at most `maxTags`). */

@@ -68,6 +68,8 @@ export function createErpStack(options: ErpStackOptions, reports: ErpObserver = 
   const breaker = circuitBreaker(options.breaker, observer);
   const cacheSettings = options.cache;
   const cache = cacheSettings && cacheSettings.ttlMs > 0 ? readCache(cacheSettings, observer, options.cacheStore ?? memoryStore(cacheSettings), fence) : undefined;
+  // A shared store moves this fence on other replicas' saves (cache-store.ts).
+  if (cache) options.cacheStore?.bindFence?.(fence);
 
   /**
    * The whole client, outermost first, as a call travels:

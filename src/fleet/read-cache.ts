@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CachedReply, ReadCacheStore } from '../erp/cache-store';
+import type { WriteFence } from '../erp/fence';
 import type { FleetObserver } from './observer';
 import { FleetRedis, RedisUnavailableError } from './redis';
 
@@ -27,12 +28,16 @@ interface Shared {
   f?: number;
 }
 
-// Redis's clock in microseconds: one clock for every replica's reads and drops.
+// Redis's clock in microseconds: one clock for every replica's reads and drops. Written with %.0f: Lua's tostring
+// keeps 14 digits, and a mark must be exact to be an epoch.
 const NOW_US = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])`;
 
+/** The entry, the clock, and the drop mark of each of the read's tags (its epochs). KEYS: the entry, the tags' marks. */
 const GET = `${NOW_US}
-return {redis.call('GET', KEYS[1]) or '', tostring(now)}`;
+local out = {redis.call('GET', KEYS[1]) or '', string.format('%.0f', now)}
+for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) or '' end
+return out`;
 
 /**
  * Stores an entry only if none of its tags was dropped since its read started (ARGV[1], from GET's clock): a read that
@@ -55,11 +60,15 @@ end
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
-/** Marks each tag dropped now and deletes its entries. KEYS: per tag its drop mark, then its member set. */
+/**
+ * Marks each tag dropped now and deletes its entries. A mark is also the tag's write epoch: it changes on every drop
+ * (strictly increasing, even for two drops in one microsecond). KEYS: per tag its drop mark, then its member set.
+ */
 const DROP = `${NOW_US}
 local tags = #KEYS / 2
 for i = 1, tags do
-  redis.call('SET', KEYS[i], tostring(now), 'PX', ARGV[1])
+  local mark = math.max(now, (tonumber(redis.call('GET', KEYS[i])) or 0) + 1)
+  redis.call('SET', KEYS[i], string.format('%.0f', mark), 'PX', ARGV[1])
   local members = redis.call('SMEMBERS', KEYS[tags + i])
   for j = 1, #members, 500 do
     redis.call('UNLINK', unpack(members, j, math.min(j + 499, #members)))
@@ -72,6 +81,10 @@ interface Flight {
   done: Promise<CachedReply | undefined>;
   settle(entry: CachedReply | undefined): void;
   owner: string;
+  /** Its fleet lock (named by the epochs it started under), and the fence position and tags it started at. */
+  lock: string;
+  startedAt: number;
+  tags: readonly string[];
 }
 
 /** Tags whose drop could not reach Redis, replayed when it is back; past this many, every shared entry is dropped. */
@@ -94,8 +107,12 @@ const MAX_PENDING_DROPS = 1024;
 export class RedisReadCacheStore implements ReadCacheStore {
   private readonly id = randomUUID();
   private readonly flights = new Map<string, Flight>();
-  /** Per key, when (Redis µs) the earliest read that may store it started, and when we noted it (local ms). */
-  private readonly starts = new Map<string, { at: number; noted: number }>();
+  /**
+   * Per key, when (Redis µs) the earliest read that may store it started, under which epochs, and when we noted it
+   * (local ms). A read under newer epochs replaces it: reads under older ones are fenced off and never store.
+   */
+  private readonly starts = new Map<string, { at: number; epochs: string; noted: number }>();
+  private fence: WriteFence | undefined;
   private readonly pendingDrops = new Set<string>();
   private dropEverything = false;
   private readonly pollMs: number;
@@ -114,6 +131,11 @@ export class RedisReadCacheStore implements ReadCacheStore {
     redis.client.on('ready', () => void this.replayDrops());
   }
 
+  /** The stack's write fence: every lookup reports its tags' epochs to it, so other replicas' saves move it. */
+  bindFence(fence: WriteFence): void {
+    this.fence = fence;
+  }
+
   private entryKey(key: string): string {
     return this.redis.key('cache', FleetRedis.digest(key));
   }
@@ -123,12 +145,12 @@ export class RedisReadCacheStore implements ReadCacheStore {
     return [this.redis.key('cdrop', digest), this.redis.key('ctag', digest)];
   }
 
-  async get(key: string): Promise<CachedReply | undefined> {
-    const local = this.flights.get(key);
-    if (local) return local.done;
+  async get(key: string, tags: readonly string[] = []): Promise<CachedReply | undefined> {
     let found: CachedReply | undefined;
+    let epochs: string;
     try {
-      found = await this.lookup(key, true);
+      // Looked up even when this process leads the key: the epochs seen now say whether that flight may be joined.
+      [found, epochs] = await this.lookup(key, tags, true);
     } catch {
       this.observer.sharedCache?.('error');
       return undefined;
@@ -137,16 +159,19 @@ export class RedisReadCacheStore implements ReadCacheStore {
       this.observer.sharedCache?.('hit');
       return found;
     }
+    const local = this.flights.get(key);
+    // Only a flight that started after every save of what it reads that this read has seen (fence.ts).
+    if (local && !this.fence?.movedSince(local.tags, local.startedAt)) return local.done;
     this.observer.sharedCache?.('miss');
     // Stale: the layer serves it and refreshes in the background (each replica once per key).
     if (found) return found;
-    return this.coldMiss(key);
+    return this.coldMiss(key, tags, epochs);
   }
 
   async set(key: string, entry: CachedReply): Promise<void> {
     const flight = this.flights.get(key);
     try {
-      await this.store(key, entry, flight?.owner ?? '');
+      await this.store(key, entry, flight);
     } finally {
       if (flight) {
         this.flights.delete(key);
@@ -176,46 +201,51 @@ export class RedisReadCacheStore implements ReadCacheStore {
     this.flights.clear();
   }
 
-  private async lookup(key: string, noteStart: boolean): Promise<CachedReply | undefined> {
-    const [raw, at] = (await this.redis.run('cache.get', (c) => c.eval(GET, 1, this.entryKey(key)))) as [string, string];
-    const shared = raw === '' ? undefined : (JSON.parse(raw) as Shared);
+  /** The entry, and the epochs of `tags` (reported to the fence) as one string. */
+  private async lookup(key: string, tags: readonly string[], noteStart: boolean): Promise<[CachedReply | undefined, string]> {
+    const marks = tags.map((t) => this.tagKeys(t)[0]);
+    const [raw, at, ...seen] = (await this.redis.run('cache.get', (c) => c.eval(GET, 1 + marks.length, this.entryKey(key), ...marks))) as string[];
+    tags.forEach((tag, i) => this.fence?.observe(tag, seen[i] ?? ''));
+    const epochs = seen.join(',');
+    const shared = raw ? (JSON.parse(raw) as Shared) : undefined;
     const entry = shared && (shared.w === this.id && shared.f !== undefined ? { ...shared.e, fencedAt: shared.f } : shared.e);
     // A read is about to start (miss or stale): the earliest such start is what a later store is checked against.
-    if (noteStart && !(entry && this.now() < entry.freshUntil)) this.noteStart(key, Number(at));
-    return entry;
+    if (noteStart && !(entry && this.now() < entry.freshUntil)) this.noteStart(key, Number(at), epochs);
+    return [entry, epochs];
   }
 
-  private noteStart(key: string, at: number): void {
+  private noteStart(key: string, at: number, epochs: string): void {
     const now = Date.now();
     const known = this.starts.get(key);
-    if (!known || now - known.noted > this.options.maxReadMs) this.starts.set(key, { at, noted: now });
+    if (!known || known.epochs !== epochs || now - known.noted > this.options.maxReadMs) this.starts.set(key, { at, epochs, noted: now });
     // Bounded: starts older than any read can take are useless.
     if (this.starts.size > 10_000) {
       for (const [k, v] of this.starts) if (now - v.noted > this.options.maxReadMs) this.starts.delete(k);
     }
   }
 
-  private async coldMiss(key: string): Promise<CachedReply | undefined> {
+  private async coldMiss(key: string, tags: readonly string[], epochs: string): Promise<CachedReply | undefined> {
     const owner = randomUUID();
-    const lockKey = `${this.entryKey(key)}:flight`;
+    // Named by the epochs: a flight that started before a save this read has seen is neither waited for nor joined.
+    const lockKey = `${this.entryKey(key)}:flight${epochs ? `:${epochs}` : ''}`;
     const giveUpAt = Date.now() + this.options.flightMs;
     for (;;) {
       try {
         const won = (await this.redis.run('cache.flight', (c) => c.set(lockKey, owner, 'PX', this.options.flightMs, 'NX'))) === 'OK';
         if (won) {
           // The previous lead may have stored (and freed the lock) between our last look and our lock.
-          const stored = await this.lookup(key, true);
+          const [stored] = await this.lookup(key, tags, true);
           if (stored) {
             await this.redis.run('cache.flight', (c) => c.del(lockKey)).catch(() => undefined);
             this.observer.singleFlight?.('joined');
             return stored;
           }
-          this.lead(key, owner);
+          this.lead(key, owner, lockKey, tags);
           return undefined;
         }
         if (Date.now() >= giveUpAt) break;
         await delay(this.pollMs);
-        const entry = await this.lookup(key, false);
+        const [entry] = await this.lookup(key, tags, false);
         if (entry) {
           this.observer.singleFlight?.('joined');
           return entry;
@@ -226,16 +256,18 @@ export class RedisReadCacheStore implements ReadCacheStore {
     }
     this.observer.singleFlight?.('gave-up');
     // This read goes to the ERP: its start is now.
-    await this.lookup(key, true).catch(() => undefined);
+    await this.lookup(key, tags, true).catch(() => undefined);
     return undefined;
   }
 
   /** This replica reads the key for the fleet; callers in this process wait for its answer (`set`), bounded. */
-  private lead(key: string, owner: string): void {
+  private lead(key: string, owner: string, lock: string, tags: readonly string[]): void {
     this.observer.singleFlight?.('lead');
     let settle!: (entry: CachedReply | undefined) => void;
     const done = new Promise<CachedReply | undefined>((resolve) => (settle = resolve));
-    const flight: Flight = { done, settle, owner };
+    const flight: Flight = { done, settle, owner, lock, tags, startedAt: this.fence?.position() ?? 0 };
+    // A flight fenced off by a save: its waiters read for themselves rather than wait for an answer nobody keeps.
+    this.flights.get(key)?.settle(undefined);
     this.flights.set(key, flight);
     // The lead read may fail and never store: this process's waiters then read for themselves.
     setTimeout(() => {
@@ -246,7 +278,7 @@ export class RedisReadCacheStore implements ReadCacheStore {
     }, this.options.flightMs).unref();
   }
 
-  private async store(key: string, entry: CachedReply, flightOwner: string): Promise<void> {
+  private async store(key: string, entry: CachedReply, flight: Flight | undefined): Promise<void> {
     const start = this.starts.get(key);
     this.starts.delete(key);
     // No known start (Redis was unreachable when the read began): its answer may predate a save; not shared.
@@ -259,7 +291,7 @@ export class RedisReadCacheStore implements ReadCacheStore {
     const entryKey = this.entryKey(key);
     await this.redis
       .run('cache.set', (c) =>
-        c.eval(SET, 2 + 2 * tags.length, entryKey, `${entryKey}:flight`, ...tags.map((t) => t[0]), ...tags.map((t) => t[1]), String(start.at), value, String(lifeMs), flightOwner),
+        c.eval(SET, 2 + 2 * tags.length, entryKey, flight?.lock ?? `${entryKey}:flight`, ...tags.map((t) => t[0]), ...tags.map((t) => t[1]), String(start.at), value, String(lifeMs), flight?.owner ?? ''),
       )
       .catch((e: unknown) => {
         if (!(e instanceof RedisUnavailableError)) throw e;

@@ -39,8 +39,8 @@ const isPromise = <T>(v: MaybePromise<T>): v is Promise<T> => typeof (v as Promi
  * ever served another user's answer.
  *
  * `fence` is the stack's write fence (shared with coalescing, so writes passing the stack move it); an answer whose
- * read started before a write (or an invalidation) of what it shows is neither stored nor served after it. This
- * guards this process's own reads; a shared store would also need the other instances' writes fenced (left for then).
+ * read started before a write (or an invalidation) of what it shows is neither stored nor served after it. A shared
+ * store (fleet/read-cache.ts) also moves the fence on other replicas' saves, from the epochs its lookups see.
  */
 export function readCache(options: CacheOptions, observer: ErpObserver, store: ReadCacheStore, fence: WriteFence = new WriteFence()): ReadCache {
   const clock = options.now ?? Date.now;
@@ -93,10 +93,17 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
       if (call.kind !== 'read') return next(call);
       const key = readKey(call);
       const tags = readTags(call);
-      const startedAt = fence.position();
-      const found = store.get(key);
+      let startedAt = fence.position();
+      const found = store.get(key, tags);
       // The in-process store answers in the same tick, so a miss reaches the ERP (and coalescing) without a detour.
-      const entry = servable(isPromise(found) ? await found : found, tags);
+      let entry: CachedReply | undefined;
+      if (isPromise(found)) {
+        entry = servable(await found, tags);
+        // A shared store may have moved the fence on another replica's save just now: this read starts after that. A
+        // write of this process that settled meanwhile reached the ERP before this read does; one still unsettled
+        // bumps again when it settles, so the answer is still not kept.
+        startedAt = fence.position();
+      } else entry = servable(found, tags);
       const now = clock();
       if (entry && now < entry.freshUntil) {
         observer.cache?.(call, 'hit');
