@@ -40,7 +40,11 @@ describeWithRedis('fleet budget and Redis outages', () => {
     fleet.sim.calls.clear();
     const [a, b, c] = fleet.replicas;
     const load = (base: string, durationMs: number) => drive({ base, clients: 8, durationMs, body: listBody, timeoutMs: 15_000 });
+    // Each call holds its permit for 250 ms, so 24 clients keep the budget full even when the replicas are starved of
+    // CPU by other suites: the peak shows the cap was reached, not merely approached.
+    fleet.sim.faults.configure({ latencyMs: 250 });
     const first = await Promise.all([a!, b!, c!].map((r) => load(r.base, 1500)));
+    fleet.sim.faults.configure({ latencyMs: 60 });
     for (const t of first) expect(unexpected(t, ['200:data'])).toEqual({});
     expect(fleet.sim.calls.peak()).toBe(FLEET_CAP);
 

@@ -115,8 +115,10 @@ export class FleetRedis {
 
   /** For readiness: 'ok', or why not (no credentials in it). */
   status(): { up: boolean; reason?: string } {
-    if (this.available) return { up: true };
-    return { up: false, reason: this.client.status !== 'ready' ? (this.lastReason ?? this.client.status) : 'paused after command timeouts' };
+    if (this.client.status !== 'ready') return { up: false, reason: this.lastReason ?? this.client.status };
+    // Until a command succeeds again, a failed one is the latest word on Redis (a frozen Redis keeps its socket open).
+    if (this.failures > 0) return { up: false, reason: Date.now() < this.pausedUntil ? 'paused after command timeouts' : 'last command failed' };
+    return { up: true };
   }
 
   async run<T>(op: string, command: (client: Redis) => Promise<T>): Promise<T> {
