@@ -135,13 +135,42 @@ export class ServiceAccountSession implements SessionSource {
 
   /** The fleet's token, or this replica's own login when it is the one to log in for the fleet. */
   private async viaFleet(shared: SharedSessionStore, call?: Pick<ErpCall, 'requestId' | 'deadline'>): Promise<string> {
-    const token = await shared.acquire(this.identity, this.stale, () => this.doLogin(call));
+    const token = await shared.acquire(this.identity, this.stale, () => this.fleetLogin(shared, call));
     if (this.current !== token) {
       this.current = token;
       this.refusals = 0;
       this.refusal = undefined;
       this.lastFailure = undefined;
     }
+    return token;
+  }
+
+  /**
+   * This replica's login for the fleet, run within the fleet's single flight: a refusal another replica met and the
+   * fleet still holds is taken over without calling the ERP; a refusal met here is recorded for the fleet (its step
+   * doubled from the fleet's), a success clears the fleet's record. A store without these methods, or unreachable,
+   * leaves the backoff to this replica alone.
+   */
+  private async fleetLogin(shared: SharedSessionStore, call?: Pick<ErpCall, 'requestId' | 'deadline'>): Promise<string> {
+    const known = await shared.refusal?.(this.identity);
+    if (known?.active && this.now() < known.active.until) {
+      const { status, reason, until, step } = known.active;
+      this.refusals = Math.max(this.refusals, step);
+      this.refusal = { status, reason, until };
+      this.lastFailure = reason;
+      throw this.backoffError(this.refusal);
+    }
+    if (known) this.refusals = Math.max(this.refusals, known.step);
+    let token: string;
+    try {
+      token = await this.doLogin(call);
+    } catch (e) {
+      if (e instanceof ErpAuthError && this.refusal) {
+        await shared.recordRefusal?.(this.identity, { ...this.refusal, step: this.refusals }, this.backoffMaxMs + (this.refusal.until - this.now()));
+      }
+      throw e;
+    }
+    await shared.clearRefusal?.(this.identity);
     return token;
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { SharedSessionStore } from '../erp/shared-session';
+import type { SharedRefusal, SharedRefusalState, SharedSessionStore } from '../erp/shared-session';
 import type { FleetObserver } from './observer';
 import type { FleetRedis } from './redis';
 
@@ -37,6 +37,11 @@ const DEFAULT_TOKEN_TTL_MS = 12 * 3600_000;
  * it tries the lock: the winner checks once more, logs in, publishes with compare-and-set and frees the lock; the
  * others poll for the new token. A lock whose holder died expires after `lockMs` and the next waiter takes it over.
  * Redis unreachable: this replica logs in alone (its own single flight still holds: at most one login per replica).
+ *
+ * When the ERP refuses the account, `session:<identity>:refused` holds the refusal (status, the ERP's reason, until,
+ * step; no secret) and expires with the backoff; `session:<identity>:refusals` keeps the step beyond it, so the next
+ * refusal, on any replica, doubles the fleet's pause. The service session reads them under the login lock (within
+ * `acquire`'s `login`), so while the refusal is in force no replica calls the ERP; a successful login drops both.
  */
 export class RedisSessionStore implements SharedSessionStore {
   private readonly tokenTtlMs: number;
@@ -74,6 +79,44 @@ export class RedisSessionStore implements SharedSessionStore {
     }
   }
 
+  async refusal(identity: string): Promise<SharedRefusalState | undefined> {
+    const [recordKey, stepKey] = this.refusalKeys(identity);
+    try {
+      const [record, step] = await this.redis.run('session.refusal', (c) => c.mget(recordKey, stepKey));
+      const active = record ? parseRefusal(record) : undefined;
+      const steps = Math.max(Number.parseInt(step ?? '0', 10) || 0, active?.step ?? 0);
+      if (!active && steps === 0) return undefined;
+      return { step: steps, ...(active && active.until > Date.now() ? { active } : {}) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async recordRefusal(identity: string, refusal: SharedRefusal, stepTtlMs: number): Promise<void> {
+    const [recordKey, stepKey] = this.refusalKeys(identity);
+    const pause = Math.max(1, Math.ceil(refusal.until - Date.now()));
+    const record = JSON.stringify({ status: refusal.status, reason: refusal.reason, until: refusal.until, step: refusal.step });
+    await this.redis
+      .run('session.refuse', (c) =>
+        c
+          .multi()
+          .set(recordKey, record, 'PX', pause)
+          .set(stepKey, String(refusal.step), 'PX', Math.max(pause, Math.ceil(stepTtlMs)))
+          .exec(),
+      )
+      .catch(() => undefined);
+  }
+
+  async clearRefusal(identity: string): Promise<void> {
+    const [recordKey, stepKey] = this.refusalKeys(identity);
+    await this.redis.run('session.clear-refusal', (c) => c.del(recordKey, stepKey)).catch(() => undefined);
+  }
+
+  private refusalKeys(identity: string): [string, string] {
+    const tokenKey = this.redis.key('session', identity);
+    return [`${tokenKey}:refused`, `${tokenKey}:refusals`];
+  }
+
   private adopted(token: string): string {
     this.observer.session?.('adopted');
     return token;
@@ -99,5 +142,17 @@ export class RedisSessionStore implements SharedSessionStore {
     } finally {
       await this.redis.run('session.unlock', (c) => c.eval(RELEASE, 1, lockKey, owner)).catch(() => undefined);
     }
+  }
+}
+
+/** A stored refusal, or undefined when it does not read as one (another version wrote it, or it was tampered with). */
+function parseRefusal(text: string): SharedRefusal | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<Record<keyof SharedRefusal, unknown>>;
+    const { status, reason, until, step } = value;
+    if (typeof status !== 'number' || typeof reason !== 'string' || typeof until !== 'number' || typeof step !== 'number') return undefined;
+    return { status, reason, until, step };
+  } catch {
+    return undefined;
   }
 }

@@ -105,7 +105,13 @@ process.once('exit', () => {
  * Starts `node <npm start flags> dist/main.js` against `simUrl` with the deployment's environment plus `env`, and
  * resolves once /health/ready answers 200 (the ERP login is made). Nothing is inherited from jest's environment.
  */
-export async function startSubgraphChild(simUrl: string, env: Record<string, string> = {}, readyMs = 30000): Promise<SubgraphChild> {
+/** `answered`: when the child counts as started, by its /health/ready status (default 200: it holds an ERP session). */
+export async function startSubgraphChild(
+  simUrl: string,
+  env: Record<string, string> = {},
+  readyMs = 30000,
+  answered: (status: number) => boolean = (status) => status === 200,
+): Promise<SubgraphChild> {
   if (!existsSync(ENTRY)) throw new Error(`${ENTRY} is missing: run \`npm run build\` first`);
   const port = await freePort();
   const childEnv: Record<string, string> = {
@@ -162,9 +168,9 @@ export async function startSubgraphChild(simUrl: string, env: Record<string, str
     await poll(
       async () => {
         if (exit) throw new Error(`dist/main.js exited before it was ready: ${handle.describe()}`);
-        return fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
+        return fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2000) }).then((r) => answered(r.status), () => false);
       },
-      'the child answers /health/ready with 200',
+      'the child answers /health/ready as expected',
       readyMs,
       50,
     );

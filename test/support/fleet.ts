@@ -13,7 +13,13 @@ export interface FleetUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startFleet(options: { replicas: number; env?: Record<string, string>; simulator?: SimulatorOptions }): Promise<FleetUnderTest> {
+/** `answered`: when a replica counts as started, by its /health/ready status (default 200: it holds an ERP session). */
+export async function startFleet(options: {
+  replicas: number;
+  env?: Record<string, string>;
+  simulator?: SimulatorOptions;
+  answered?: (status: number) => boolean;
+}): Promise<FleetUnderTest> {
   const redis = await startRedis();
   const sim = await startSimulator({ kickOlderSessions: true, ...options.simulator });
   const stop = async () => {
@@ -29,7 +35,7 @@ export async function startFleet(options: { replicas: number; env?: Record<strin
       ZB_LOG_LEVEL: 'warn',
       ...options.env,
     };
-    const replicas = await Promise.all(Array.from({ length: options.replicas }, () => startSubgraphChild(sim.url, env)));
+    const replicas = await Promise.all(Array.from({ length: options.replicas }, () => startSubgraphChild(sim.url, env, 30000, options.answered)));
     return { redis, sim, replicas, stop };
   } catch (e) {
     await stop();
