@@ -9,33 +9,15 @@ import { FleetPermits } from '../src/fleet/permits';
 import { RedisReadCacheStore } from '../src/fleet/read-cache';
 import { FleetRedis } from '../src/fleet/redis';
 import { RedisSessionStore } from '../src/fleet/session';
-import { describeWithRedis, startRedis, type RedisInstance } from './support/redis-server';
+import { describeWithRedis, redisConnections } from './support/redis-server';
 
 /**
  * The fleet adapters (src/fleet/) against a real redis-server, each "replica" being its own connection and adapter
  * instance in this process: the protocol of each shared guarantee, without child processes.
  */
 describeWithRedis('fleet adapters on a real Redis', () => {
-  let redis: RedisInstance;
-  const clients: FleetRedis[] = [];
-  let prefixSeq = 0;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await redis?.stop();
-  });
-
   /** `n` replicas' connections under one fresh prefix (tests do not see each other's keys). */
-  async function replicas(n: number): Promise<FleetRedis[]> {
-    const prefix = `t${++prefixSeq}:`;
-    const made = Array.from({ length: n }, () => new FleetRedis({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 300 }));
-    clients.push(...made);
-    await Promise.all(made.map((r) => new Promise<void>((resolve) => (r.available ? resolve() : r.client.once('ready', () => resolve())))));
-    return made;
-  }
+  const { connect: replicas, track } = redisConnections('t');
 
   it('one login for three replicas, and exactly one more when the fleet token is refused', async () => {
     const conns = await replicas(3);
@@ -93,7 +75,7 @@ describeWithRedis('fleet adapters on a real Redis', () => {
 
   it('idempotency fails closed when Redis cannot be reached', async () => {
     const dead = new FleetRedis({ url: 'redis://127.0.0.1:1/0', keyPrefix: 'x:', commandTimeoutMs: 200 });
-    clients.push(dead);
+    track(dead);
     const store = new RedisIdempotencyStore(dead, { ttlMs: 60_000, leaseMs: 400, maxWaitMs: 1000 });
     // Right after start a command waits for the first connection, bounded (1 s here); later ones fail at once.
     let started = Date.now();

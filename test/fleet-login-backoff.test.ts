@@ -8,7 +8,7 @@ import { FleetRedis } from '../src/fleet/redis';
 import { RedisSessionStore } from '../src/fleet/session';
 import { postJson, SIM_PASSWORD, SIM_USER } from './helpers';
 import { gql, startFleet, type FleetUnderTest } from './support/fleet';
-import { describeWithRedis, startRedis, type RedisInstance } from './support/redis-server';
+import { describeWithRedis, redisConnections } from './support/redis-server';
 
 const WRONG = '用户名或密码错误。';
 
@@ -72,25 +72,7 @@ describeWithRedis('a refused service account backs the whole fleet off (Redis sh
 });
 
 describeWithRedis('the fleet session adapter keeps the refusal in Redis', () => {
-  let redis: RedisInstance;
-  const clients: FleetRedis[] = [];
-  let prefixSeq = 0;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await redis?.stop();
-  });
-
-  async function connections(n: number): Promise<FleetRedis[]> {
-    const prefix = `b${++prefixSeq}:`;
-    const made = Array.from({ length: n }, () => new FleetRedis({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 300 }));
-    clients.push(...made);
-    await Promise.all(made.map((r) => new Promise<void>((resolve) => (r.available ? resolve() : r.client.once('ready', () => resolve())))));
-    return made;
-  }
+  const { connect: connections, track } = redisConnections('b');
 
   it('records, reads (on another replica), expires with the backoff while the step stays, and clears', async () => {
     const [a, b] = await connections(2);
@@ -111,7 +93,7 @@ describeWithRedis('the fleet session adapter keeps the refusal in Redis', () => 
 
   it('Redis unreachable: nothing read, recording and clearing never fail', async () => {
     const down = new FleetRedis({ url: 'redis://127.0.0.1:1', keyPrefix: 'down:', commandTimeoutMs: 100 });
-    clients.push(down);
+    track(down);
     const store = new RedisSessionStore(down, { lockMs: 500 });
     await expect(store.refusal('service:admin')).resolves.toBeUndefined();
     await expect(store.recordRefusal('service:admin', { status: 3, reason: WRONG, until: Date.now() + 1000, step: 1 }, 1000)).resolves.toBeUndefined();

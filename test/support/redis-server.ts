@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { FleetRedis } from '../../src/fleet/redis';
 import { freePort, poll, within } from './attack';
 
 /**
@@ -105,4 +106,36 @@ export async function startRedis(): Promise<RedisInstance> {
     stop: kill,
     output: () => log,
   };
+}
+
+/**
+ * For a describe block: a redis-server started before its tests and stopped after them, and a maker of `n` replicas'
+ * connections (each a FleetRedis) under a fresh key prefix per call, so tests never see each other's keys.
+ */
+export function redisConnections(tag: string): { connect(n: number): Promise<FleetRedis[]>; track(client: FleetRedis): FleetRedis } {
+  let redis: RedisInstance | undefined;
+  const clients: FleetRedis[] = [];
+  let seq = 0;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await redis?.stop();
+  });
+  const connect = async (n: number): Promise<FleetRedis[]> => {
+    if (!redis) throw new Error('redis-server did not start');
+    const prefix = `${tag}${++seq}:`;
+    const url = redis.url;
+    const made = Array.from({ length: n }, () => new FleetRedis({ url, keyPrefix: prefix, commandTimeoutMs: 300 }));
+    clients.push(...made);
+    await Promise.all(made.map((r) => new Promise<void>((resolve) => (r.available ? resolve() : r.client.once('ready', () => resolve())))));
+    return made;
+  };
+  // Any other client a test makes (e.g. one pointed at a dead port) is closed with the rest.
+  const track = (client: FleetRedis): FleetRedis => {
+    clients.push(client);
+    return client;
+  };
+  return { connect, track };
 }
