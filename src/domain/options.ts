@@ -6,6 +6,7 @@ import type { FieldMap } from './field-map';
 import { listDatas } from './filter';
 import { isErpId } from './input';
 import type { Label, ServiceField } from './model';
+import { detached } from '../erp/call';
 
 /**
  * The option lists a UI needs for the list filters and handleService's person fields, learned from the ERP's own data
@@ -229,8 +230,7 @@ export class OptionLookupService {
       }
       // The pass is shared: the first caller leaving must not cut it short for the others (its deadline still bounds
       // retries, and every call has its own timeout).
-      const { signal: _signal, ...detached } = ctx;
-      pass = this.learn(detached, run)
+      pass = this.learn(detached(ctx), run)
         .then((answer) => {
           // Nothing sampled (an empty list) is not worth keeping: the next call costs one list call and may find more.
           if (answer.sampledServices > 0) this.kept.set(key, JSON.stringify(answer));

@@ -2,6 +2,7 @@ import type { CallContext } from '../erp/client';
 import type { HandleResult, ValidHandleInput } from './handle';
 import type { ServiceCache } from './ports';
 import type { AfterSaleRepository } from './repository';
+import { detached } from '../erp/call';
 
 /**
  * A keyed save whose earlier claim expired: the replica that held it may have sent the save and died before it could
@@ -21,8 +22,7 @@ export class SaveRecovery {
    */
   async answer(ctx: CallContext, input: ValidHandleInput): Promise<HandleResult | undefined> {
     await this.cache?.afterSave(input.id);
-    const { signal: _signal, ...detached } = ctx;
-    const service = await this.repository.get(detached, input.id);
+    const service = await this.repository.get(detached(ctx), input.id);
     if (!service || service.fields.handlingContent !== input.note) return undefined;
     if (service.fields.handlingResult === input.result) {
       return { outcome: 'SAVED', message: 'An earlier call with this idempotencyKey saved this input; it was not sent again.', userErrors: [], service };

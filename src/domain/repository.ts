@@ -6,6 +6,7 @@ import type { ServiceId } from './input';
 import type { ServiceMapper } from './mapping';
 import type { AfterSaleService, ServicePage } from './model';
 import type { ServiceCache } from './ports';
+import { detached } from '../erp/call';
 
 export interface OutcomeRules {
   /** A save's message text that means success (the real text is unknown: ZB_SAVE_SUCCESS_PATTERN). */
@@ -53,9 +54,7 @@ export class AfterSaleRepository {
     const detail = await this.client.detail(ctx, id);
     if (detail.kind === 'bill') return this.mapper.fromBill(detail.bill, id);
     if (this.rules.notFound.test(detail.message.text)) return null;
-    const error = new ErpRejectedError(`ERP refused to show service ${id}: ${detail.message.text}`);
-    error.path = this.client.paths.detail;
-    throw error;
+    throw new ErpRejectedError(`ERP refused to show service ${id}: ${detail.message.text}`, { path: this.client.paths.detail });
   }
 
   /**
@@ -88,8 +87,7 @@ export class AfterSaleRepository {
     let service: AfterSaleService | null;
     try {
       // The save is done: its confirmation must not be cut short by a client that left.
-      const { signal: _signal, ...detached } = ctx;
-      service = await this.get(detached, input.id);
+      service = await this.get(detached(ctx), input.id);
     } catch {
       return { outcome: 'UNKNOWN', message: `${text} (the ERP reported success, but the service could not be re-read to confirm it)`, userErrors: [], service: null };
     }

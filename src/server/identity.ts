@@ -24,9 +24,7 @@ class RefusedSession implements SessionSource {
   readonly identity = 'refused';
   constructor(private readonly reason: string) {}
   token(call: ErpCall): Promise<string> {
-    const error = new ErpSessionError(this.reason, 15);
-    error.path = call.path;
-    return Promise.reject(error);
+    return Promise.reject(new ErpSessionError(this.reason, 15, { path: call.path }));
   }
 }
 
