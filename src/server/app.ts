@@ -123,14 +123,15 @@ export async function startApp(options: AppOptions): Promise<App> {
     blockFieldSuggestion: { enabled: production },
   }).protect();
 
+  const admissionLimits = {
+    maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS,
+    budgetBytes: config.ZB_INFLIGHT_BUDGET_BYTES,
+    maxErpCalls: config.ZB_MAX_ERP_CALLS_PER_OPERATION,
+    maxItems: config.ZB_MAX_ITEMS_PER_OPERATION,
+    maxRepresentations: config.ZB_MAX_REPRESENTATIONS,
+  };
   const admission = new Admission(
-    {
-      maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS,
-      budgetBytes: config.ZB_INFLIGHT_BUDGET_BYTES,
-      maxErpCalls: config.ZB_MAX_ERP_CALLS_PER_OPERATION,
-      maxItems: config.ZB_MAX_ITEMS_PER_OPERATION,
-      maxRepresentations: config.ZB_MAX_REPRESENTATIONS,
-    },
+    admissionLimits,
     (operations, bytes) => {
       metrics.graphqlInFlight.set(operations);
       metrics.graphqlBudgetBytes.set(bytes);
@@ -172,13 +173,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       ApolloServerPluginCacheControlDisabled(),
       introspection ? ApolloServerPluginLandingPageLocalDefault({ embed: true }) : ApolloServerPluginLandingPageDisabled(),
       admissionPlugin(
-        {
-          maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS,
-          budgetBytes: config.ZB_INFLIGHT_BUDGET_BYTES,
-          maxErpCalls: config.ZB_MAX_ERP_CALLS_PER_OPERATION,
-          maxItems: config.ZB_MAX_ITEMS_PER_OPERATION,
-          maxRepresentations: config.ZB_MAX_REPRESENTATIONS,
-        },
+        admissionLimits,
         estimateRules,
         metrics,
       ),
