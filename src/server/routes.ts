@@ -15,6 +15,8 @@ function requestIdOf(req: IncomingMessage): string {
 /** The routes on PORT: `/graphql`, the health probes and `/metrics`; anything else is 404. */
 export function router(deps: {
   graphql: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+  /** Subscriptions over SSE (subscriptions-sse.ts): taken before Apollo, which refuses `text/event-stream` requests. */
+  sse?: { accepts(req: IncomingMessage): boolean; handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> };
   ready: () => ReadinessReport;
   metrics: Metrics;
   logger: Logger;
@@ -23,7 +25,7 @@ export function router(deps: {
     const requestId = requestIdOf(req);
     const path = (req.url ?? '/').split('?')[0];
     const route = async () => {
-      if (path === '/graphql') return deps.graphql(req, res, requestId);
+      if (path === '/graphql') return deps.sse?.accepts(req) ? deps.sse.handle(req, res, requestId) : deps.graphql(req, res, requestId);
       if (req.method === 'GET' && path === '/health/live') return sendJson(res, 200, { status: 'ok' });
       if (req.method === 'GET' && path === '/health/ready') {
         const report = deps.ready();
