@@ -103,6 +103,18 @@ const variables = z.object({
   ZB_REDIS_COMMAND_TIMEOUT_MS: int(500, 10, 60000),
   ZB_FLEET_MAX_CONCURRENT_CALLS: optionalInt(1, 4096),
   ZB_FLEET_PERMIT_LEASE_MS: int(3000, 500, 600000),
+  // Live updates (README "Live updates"): the change feed behind Subscription.afterSaleServiceChanged and its graphql-ws
+  // transport. Kept in one block of its own.
+  ZB_FEED_POLL_MS: int(5000, 10, 3600000),
+  ZB_FEED_MAX_ROWS: int(200, 1, 10000),
+  ZB_FEED_BUFFER_EVENTS: int(256, 1, 100000),
+  ZB_FEED_BUFFER_BYTES: int(256 * 1024, 4096, 64 * 1024 * 1024),
+  ZB_FEED_MAX_SUBSCRIPTIONS: int(256, 1, 100000),
+  ZB_FEED_MAX_SUBSCRIPTIONS_PER_IDENTITY: int(32, 1, 100000),
+  ZB_FEED_MAX_POLLERS: int(64, 1, 10000),
+  ZB_FEED_MAX_POLLERS_PER_IDENTITY: int(8, 1, 10000),
+  ZB_FEED_WS_MAX_CONNECTIONS: int(128, 1, 100000),
+  ZB_FEED_WS_INIT_TIMEOUT_MS: int(3000, 100, 600000),
   SIMULATOR_USER: z.string().default('admin'),
   SIMULATOR_PASSWORD: z.string().default('zb-sim-admin'),
   SIMULATOR_LATENCY_MS: int(0, 0),

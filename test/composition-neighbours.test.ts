@@ -105,6 +105,20 @@ describe('composition next to a hostile neighbour', () => {
     expect(sdl).toContain('@cost(weight: 2)');
   });
 
+  it('the change feed composes: Subscription.afterSaleServiceChanged reaches the supergraph in both compositions', () => {
+    const apollo = composeServices(subgraphs);
+    const guild = guildCompose(subgraphs);
+    expect(messages(apollo.errors)).toEqual([]);
+    expect(messages(guild.errors)).toEqual([]);
+    for (const sdl of [apollo.supergraphSdl!, guild.errors ? '' : guild.supergraphSdl]) {
+      expect(sdl).toMatch(/^\s+subscription: Subscription$/m);
+      expect(sdl).toMatch(/^type Subscription\b[^{]*@join__type\(graph: AFTERSALE\)/m);
+      expect(sdl).toMatch(/afterSaleServiceChanged\(filter: AfterSaleServiceFilter\): AfterSaleServiceChange!/);
+      expect(sdl).toMatch(/^enum AfterSaleServiceChangeKind\b/m);
+      expect(sdl).toMatch(/^type AfterSaleServiceChange\b/m);
+    }
+  });
+
   it('the old names fail next to the same neighbour, in both compositions', () => {
     const old = [...supergraphConfig().filter((s) => s.name !== 'aftersale'), { name: 'aftersale', url: 'http://localhost:4001/graphql', typeDefs: parse(OLD_NAMES_SDL) }, neighbour];
     for (const errors of [composeServices(old).errors, guildCompose(old).errors]) {

@@ -146,3 +146,57 @@ describe('Production switches do not switch (resolved in config)', () => {
     expect(unset).toEqual(['ZB_BASE_URL', 'ZB_USER', 'ZB_PASSWORD', 'ZB_FIELD_MAP', 'ZB_REDIS_URL', 'ZB_FLEET_MAX_CONCURRENT_CALLS']);
   });
 });
+
+describe('Live updates settings (ZB_FEED_*)', () => {
+  it('defaults when unset', () => {
+    expect(loadConfig({})).toMatchObject({
+      ZB_FEED_POLL_MS: 5000,
+      ZB_FEED_MAX_ROWS: 200,
+      ZB_FEED_BUFFER_EVENTS: 256,
+      ZB_FEED_BUFFER_BYTES: 262144,
+      ZB_FEED_MAX_SUBSCRIPTIONS: 256,
+      ZB_FEED_MAX_SUBSCRIPTIONS_PER_IDENTITY: 32,
+      ZB_FEED_MAX_POLLERS: 64,
+      ZB_FEED_MAX_POLLERS_PER_IDENTITY: 8,
+      ZB_FEED_WS_MAX_CONNECTIONS: 128,
+      ZB_FEED_WS_INIT_TIMEOUT_MS: 3000,
+    });
+  });
+
+  it('reads each from the environment', () => {
+    const config = loadConfig({
+      ZB_FEED_POLL_MS: '250',
+      ZB_FEED_MAX_ROWS: '40',
+      ZB_FEED_BUFFER_EVENTS: '10',
+      ZB_FEED_BUFFER_BYTES: '8192',
+      ZB_FEED_MAX_SUBSCRIPTIONS: '3',
+      ZB_FEED_MAX_SUBSCRIPTIONS_PER_IDENTITY: '2',
+      ZB_FEED_MAX_POLLERS: '5',
+      ZB_FEED_MAX_POLLERS_PER_IDENTITY: '1',
+      ZB_FEED_WS_MAX_CONNECTIONS: '7',
+      ZB_FEED_WS_INIT_TIMEOUT_MS: '500',
+    });
+    expect(config).toMatchObject({
+      ZB_FEED_POLL_MS: 250,
+      ZB_FEED_MAX_ROWS: 40,
+      ZB_FEED_BUFFER_EVENTS: 10,
+      ZB_FEED_BUFFER_BYTES: 8192,
+      ZB_FEED_MAX_SUBSCRIPTIONS: 3,
+      ZB_FEED_MAX_SUBSCRIPTIONS_PER_IDENTITY: 2,
+      ZB_FEED_MAX_POLLERS: 5,
+      ZB_FEED_MAX_POLLERS_PER_IDENTITY: 1,
+      ZB_FEED_WS_MAX_CONNECTIONS: 7,
+      ZB_FEED_WS_INIT_TIMEOUT_MS: 500,
+    });
+  });
+
+  it('refuses what is not a plain number in range', () => {
+    rejects({ ZB_FEED_POLL_MS: '5s' }, 'ZB_FEED_POLL_MS', /digits/);
+    rejects({ ZB_FEED_POLL_MS: '5' }, 'ZB_FEED_POLL_MS');
+    rejects({ ZB_FEED_MAX_ROWS: '0' }, 'ZB_FEED_MAX_ROWS');
+    rejects({ ZB_FEED_BUFFER_BYTES: '1024' }, 'ZB_FEED_BUFFER_BYTES');
+    rejects({ ZB_FEED_BUFFER_EVENTS: '-1' }, 'ZB_FEED_BUFFER_EVENTS');
+    rejects({ ZB_FEED_MAX_SUBSCRIPTIONS: '1e3' }, 'ZB_FEED_MAX_SUBSCRIPTIONS');
+    rejects({ ZB_FEED_WS_INIT_TIMEOUT_MS: '0' }, 'ZB_FEED_WS_INIT_TIMEOUT_MS');
+  });
+});

@@ -222,3 +222,31 @@ describe('add.asp and chuli.asp', () => {
     expect(sim.world.service(1002)).toEqual(expect.objectContaining({ introN: '更换滚轮', intro: '已解决', cateid: [2], cate: 5 }));
   });
 });
+
+// Last: these change the simulated world (as someone in the ERP's own UI would), which the tests above read as seeded.
+describe('out-of-band changes (sim.world.add / edit / remove)', () => {
+  it('an added service comes first on the list, newest first by date (the default) and by id, and has its detail', async () => {
+    const added = sim.world.add({ title: '界面里新建的售后', great1: 3 });
+    const [byDate] = await listAll({ pagesize: 1 });
+    const [byId] = await listAll({ pagesize: 1, _rpt_sort: '-ord' });
+    expect(byDate).toEqual(expect.objectContaining({ ord: String(added.ord), title: '界面里新建的售后', great1: '非常紧急' }));
+    expect(byId?.ord).toBe(String(added.ord));
+    expect((await listAll({ great1: '3' })).map((r) => r.ord)).toContain(String(added.ord));
+    const detail = await call(ADD, '', { ord: added.ord });
+    expect(detail.body.model).toBe('bill');
+    expect(detail.body.bill.value).toBe(String(added.ord));
+  });
+
+  it('an edit shows on the list and the detail; a removal drops the row and the detail says deleted', async () => {
+    const [first] = await listAll({ pagesize: 1 });
+    const ord = Number(first!.ord);
+    sim.world.edit(ord, { title: '界面里改的标题', great1: 1 });
+    expect((await listAll({ pagesize: 1 }))[0]).toEqual(expect.objectContaining({ ord: String(ord), title: '界面里改的标题', great1: '一般' }));
+    sim.world.remove(ord);
+    expect((await listAll({})).map((r) => r.ord)).not.toContain(String(ord));
+    const detail = await call(ADD, '', { ord });
+    expect(detail.body.model).toBe('message');
+    expect(detail.body.message.text).toContain('已被删除');
+    expect(() => sim.world.edit(ord, { title: 'x' })).toThrow(/no live service/);
+  });
+});

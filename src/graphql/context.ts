@@ -1,3 +1,4 @@
+import type { FeedAccess } from '../domain/feed';
 import type { RequestServices } from '../domain/request-scope';
 
 /** What every resolver of one GraphQL request shares. Built fresh per request (server/app.ts): nothing here crosses requests. */
@@ -12,4 +13,9 @@ export interface GraphQLContext {
   services: RequestServices;
   /** Reserves this request's estimated retained bytes from the process budget; false when it does not fit. */
   reserve(bytes: number): boolean;
+  /**
+   * The change feed, on the contexts subscription transports build (server/subscription-context.ts): the subscription
+   * resolver starts its events here. Absent on a plain HTTP request.
+   */
+  feed?: FeedAccess;
 }

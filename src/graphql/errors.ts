@@ -1,5 +1,6 @@
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { GraphQLError } from 'graphql';
+import { FeedClosedError, FeedLimitError, FeedOverflowError, FeedUnauthenticatedError } from '../domain/feed';
 import { IdempotencyKeyInUseError, IdempotencyStoreFullError } from '../domain/idempotency';
 import { IdempotencyStoreUnavailableError } from '../domain/recovery';
 import { InputError } from '../domain/input';
@@ -32,6 +33,10 @@ export const ErrorCode = {
   IdempotencyStoreUnavailable: 'IDEMPOTENCY_STORE_UNAVAILABLE',
   /** The operation's estimated ERP calls, items or representations exceed a per-operation limit (Apollo Router's name). */
   CostEstimatedTooExpensive: 'COST_ESTIMATED_TOO_EXPENSIVE',
+  /** A subscriber fell too far behind its events (ZB_FEED_BUFFER_*): the subscription ended; subscribe again. */
+  FeedOverflow: 'FEED_OVERFLOW',
+  /** A subscription refused by a bound of the change feed (ZB_FEED_MAX_*); try again later. */
+  FeedLimitReached: 'FEED_LIMIT_REACHED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -115,6 +120,13 @@ export function classifyError(error: unknown): PublicError {
   if (error instanceof IdempotencyKeyInUseError) return { code: ErrorCode.IdempotencyKeyInUse, message: error.message, extensions: { retryable: true }, expected: true };
   if (error instanceof IdempotencyStoreFullError) return { code: ErrorCode.IdempotencyStoreFull, message: error.message, extensions: { retryable: true }, expected: true };
   if (error instanceof IdempotencyStoreUnavailableError) return { code: ErrorCode.IdempotencyStoreUnavailable, message: error.message, extensions: { retryable: true }, expected: true };
+  if (error instanceof FeedOverflowError) return { code: ErrorCode.FeedOverflow, message: error.message, extensions: { retryable: true }, expected: true };
+  if (error instanceof FeedLimitError) {
+    return { code: ErrorCode.FeedLimitReached, message: error.message, extensions: { limit: error.limit, max: error.max, retryable: true }, expected: true };
+  }
+  if (error instanceof FeedClosedError) return { code: ErrorCode.ServerBusy, message: error.message, extensions: { retryable: true }, expected: true };
+  // The subscription's own session, refused by the ERP: the same code as any request whose session is refused.
+  if (error instanceof FeedUnauthenticatedError) return { code: ErrorCode.Unauthenticated, message: error.message, extensions: {}, expected: true };
   if (error instanceof GraphQLError) {
     const { code, http: _http, ...extensions } = error.extensions;
     if (typeof code === 'string' && PUBLIC_CODES.has(code)) return { code, message: error.message, extensions, expected: true };

@@ -6,6 +6,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import { announcingSaves, type ChangeFeed } from '../domain/feed';
 import { loadFieldMap, type FieldMap } from '../domain/field-map';
 import { IdempotentHandler, MemoryIdempotencyStore } from '../domain/idempotency';
 import { ServiceMapper } from '../domain/mapping';
@@ -27,12 +28,15 @@ import { graphqlEndpoint } from './graphql-endpoint';
 import { identityOf } from './identity';
 import { createLogger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
+import { createChangeFeed, ErpLoad } from './feed';
 import { createFleet } from './fleet';
 import { erpObserver } from './observer';
 import { errorCapPlugin, requestLogPlugin } from './plugins';
 import { operationTracePlugin } from './tracing-plugin';
 import { readiness } from './readiness';
 import { router } from './routes';
+import { subscriptionContexts } from './subscription-context';
+import { attachGraphqlWs } from './subscriptions-ws';
 
 export interface AppOptions {
   config: Config;
@@ -55,6 +59,8 @@ export interface App {
   port: number;
   stack: ErpStack;
   metrics: Metrics;
+  /** The change feed behind Subscription.afterSaleServiceChanged (README "Live updates"). */
+  feed: ChangeFeed;
   /** Readiness turns 503 at once; requests in flight go on. Called first on SIGTERM. */
   beginShutdown(): void;
   /** Stops taking connections, lets requests in flight finish (up to ZB_SHUTDOWN_TIMEOUT_MS), closes the ERP client. */
@@ -70,7 +76,9 @@ export async function startApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.ZB_LOG_LEVEL);
   const metrics = createMetrics();
-  const observer = erpObserver(logger, metrics);
+  // The limiter's load is also what the change feed's polls yield to (feed.ts).
+  const load = new ErpLoad(config.ZB_MAX_CONCURRENT_CALLS, config.ZB_DETAIL_CONCURRENCY);
+  const observer = load.observe(erpObserver(logger, metrics));
   // ZB_REDIS_URL: the service session, idempotency keys, read cache and ERP budget are shared with the other replicas.
   const fleet = createFleet(config, logger, metrics.registry);
   const erpOptions = erpStackOptions(config, options.erpBaseUrl, options.credentials);
@@ -102,9 +110,20 @@ export async function startApp(options: AppOptions): Promise<App> {
     }));
   // Option lists per ERP identity, kept 10 minutes (the domain default: no setting yet).
   const optionLookups = new OptionLookupService(stack.client, fieldMap);
+  // The change feed reads the list as the list does: same client, mapper, and the list's own input rules.
+  const feed = createChangeFeed({
+    config,
+    client: stack.client,
+    mapper,
+    rules: { maxPageSize: config.ZB_MAX_PAGE_SIZE, sortable: (field) => repository.canSortBy(field) },
+    load,
+    logger,
+    metrics,
+  });
   const servicesFor = (options.requestServices ?? requestScope)({
     repository,
-    handler,
+    // A save through this subgraph reports UPDATED at once to the saver's subscriptions that show the service.
+    handler: announcingSaves(handler, feed),
     optionLookups,
     maxPageSize: config.ZB_MAX_PAGE_SIZE,
     erpCallsPerRequest: config.ZB_DETAIL_CONCURRENCY,
@@ -151,8 +170,10 @@ export async function startApp(options: AppOptions): Promise<App> {
     longestRequestMs: Math.max(config.ZB_REQUEST_DEADLINE_MS, 2 * config.ZB_TIMEOUT_MS),
   });
   const documentBytes = config.ZB_DOCUMENT_CACHE_BYTES;
+  const schema = buildSchema();
+  const formatError = errorFormatter({ hideSuggestions: production });
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: buildSchema(),
+    schema,
     logger: logger.child({ component: 'apollo' }),
     introspection,
     csrfPrevention: true,
@@ -165,7 +186,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     persistedQueries: documentBytes > 0 ? { cache: queryTextCache(documentBytes) } : false,
     validationRules: armor.validationRules,
     parseOptions: { maxTokens: config.ZB_MAX_TOKENS },
-    formatError: errorFormatter({ hideSuggestions: production }),
+    formatError,
     plugins: [
       ...armor.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ZB_SHUTDOWN_TIMEOUT_MS }),
@@ -184,6 +205,8 @@ export async function startApp(options: AppOptions): Promise<App> {
   });
   await apollo.start();
 
+  // Who a request acts as (identity.ts): the same rule for HTTP and every subscription transport.
+  const identityRules = { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER };
   const graphql = graphqlEndpoint({
     apollo,
     admission,
@@ -191,7 +214,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     limits: { bodyLimitBytes: config.ZB_BODY_LIMIT_BYTES, bodyTimeoutMs: config.ZB_BODY_TIMEOUT_MS, maxInflight: config.ZB_MAX_INFLIGHT_REQUESTS },
     // Who the request acts as and until when: taken once, here, by the request's services.
     context: (req, requestId, signal, ticket) => {
-      const identity = identityOf(req, { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER });
+      const identity = identityOf(req.headers, identityRules);
       const call: CallContext = { auth: identity.auth, principal: identity.principal, signal, deadline: Date.now() + config.ZB_REQUEST_DEADLINE_MS, requestId };
       return {
         requestId,
@@ -201,6 +224,28 @@ export async function startApp(options: AppOptions): Promise<App> {
       };
     },
     requestDeadlineMs: config.ZB_REQUEST_DEADLINE_MS,
+  });
+
+  // Subscriptions over graphql-ws at /graphql on the same server (subscriptions-ws.ts); every transport builds its
+  // subscription contexts with the same factory.
+  const subscriptionContext = subscriptionContexts({ feed, servicesFor, identity: identityRules, deadlineMs: config.ZB_REQUEST_DEADLINE_MS });
+  const ws = attachGraphqlWs({
+    server: httpServer,
+    path: '/graphql',
+    schema,
+    context: subscriptionContext,
+    validationRules: armor.validationRules,
+    formatError,
+    limits: {
+      maxConnections: config.ZB_FEED_WS_MAX_CONNECTIONS,
+      initTimeoutMs: config.ZB_FEED_WS_INIT_TIMEOUT_MS,
+      maxPayloadBytes: config.ZB_BODY_LIMIT_BYTES,
+      keepAliveMs: 12_000,
+      maxTokens: config.ZB_MAX_TOKENS,
+    },
+    production,
+    logger: logger.child({ component: 'ws' }),
+    onConnections: (open) => metrics.wsConnections.set(open),
   });
 
   let shuttingDown = false;
@@ -223,11 +268,17 @@ export async function startApp(options: AppOptions): Promise<App> {
     port,
     stack,
     metrics,
+    feed,
     beginShutdown: () => {
       shuttingDown = true;
     },
     close: async () => {
       shuttingDown = true;
+      // Subscriptions first: each ends with `complete`, then its connection closes with 1001 (going away), so clients
+      // reconnect elsewhere; only then can the HTTP server drain (it waits for every socket, upgraded ones too).
+      ws.refuseNew();
+      await feed.close();
+      await ws.close(Math.min(5000, Math.floor(config.ZB_SHUTDOWN_TIMEOUT_MS / 4)));
       await apollo.stop();
       await stack.close();
       await fleet?.close();

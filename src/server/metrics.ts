@@ -30,6 +30,17 @@ export function createMetrics() {
       name: 'zb_graphql_request_duration_seconds', help: 'GraphQL request duration', labelNames: ['operation', 'status'], registers: r,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
+    // Live updates (README "Live updates"): labels are outcomes, kinds and limits, never keys, filters or identities.
+    feedSubscriptions: new Gauge({ name: 'zb_feed_subscriptions', help: 'Active subscriptions to the change feed', registers: r }),
+    feedPollers: new Gauge({ name: 'zb_feed_pollers', help: 'Keys (ERP identity + filter) with subscribers in this process, each with its poller', registers: r }),
+    feedPolls: new Counter({
+      name: 'zb_feed_polls_total', help: 'Feed poll attempts by outcome: ok, error, unstable (list moved while paging), deferred (yielded to user requests), standby (another replica polls)',
+      labelNames: ['outcome'], registers: r,
+    }),
+    feedEvents: new Counter({ name: 'zb_feed_events_total', help: 'Change events handed to subscribers, by kind (one per subscriber)', labelNames: ['kind'], registers: r }),
+    feedEnded: new Counter({ name: 'zb_feed_subscriptions_ended_total', help: 'Subscriptions ended by the server, by reason (overflow, unauthenticated, shutdown)', labelNames: ['reason'], registers: r }),
+    feedRefused: new Counter({ name: 'zb_feed_refused_total', help: 'Subscriptions refused at their start by a limit (ZB_FEED_MAX_*)', labelNames: ['limit'], registers: r }),
+    wsConnections: new Gauge({ name: 'zb_feed_ws_connections', help: 'Open graphql-ws (WebSocket) connections', registers: r }),
   };
 }
 

@@ -1,6 +1,11 @@
 import type { Contract, Customer, Dataset, Option, Person, Product, Project, Service } from './dataset';
 import type { SimUser } from './users';
 
+/** What someone in the ERP's UI can set on a service out of band (the list columns and their neighbours). */
+export type ServiceEdit = Partial<Pick<Service,
+  'title' | 'company' | 'contract' | 'chance' | 'product' | 'sort1' | 'great1' | 'result1' | 'way1' | 'cateid' | 'cate' | 'addcate' |
+  'person' | 'phone' | 'mobile' | 'introts' | 'introN' | 'introb' | 'intro' | 'money1' | 'date1' | 'sharedWith'>>;
+
 /** Look-ups over the dataset that the handlers share. */
 export class World {
   private readonly customers: Map<number, Customer>;
@@ -47,6 +52,45 @@ export class World {
   /** An add page called without `ord` hands out a fresh id (the ERP reserves it; we only count). */
   allocateOrd(): number {
     return this.nextOrd++;
+  }
+
+  /**
+   * Out of band, as someone in the ERP's own UI would: a new service, stored at once. It gets the next `ord` and, unless
+   * given, an accepted date one minute after the newest service's, so the list (newest first, by date or by id) shows it
+   * first; everything else not given is copied from the newest service. Returns the stored record.
+   */
+  add(fields: ServiceEdit = {}): Service {
+    const newest = this.data.services.reduce((a, b) => (b.date1.getTime() > a.date1.getTime() ? b : a));
+    const ord = this.allocateOrd();
+    const date1 = fields.date1 ?? new Date(Math.max(...this.data.services.map((s) => s.date1.getTime())) + 60_000);
+    const service: Service = {
+      ...newest,
+      cateid: [...newest.cateid],
+      sharedWith: [],
+      ...fields,
+      ord,
+      shid: `SH${date1.getUTCFullYear()}${String(date1.getUTCMonth() + 1).padStart(2, '0')}${String(ord).padStart(5, '0')}`,
+      date1,
+      del: false,
+    };
+    this.data.services.push(service);
+    this.services.set(ord, service);
+    return service;
+  }
+
+  /** Out of band: changes a live service's fields in place, as a save in the ERP's UI would. */
+  edit(ord: number, changes: ServiceEdit): Service {
+    const service = this.service(ord);
+    if (!service) throw new Error(`simulator: no live service ${ord} to edit`);
+    Object.assign(service, changes);
+    return service;
+  }
+
+  /** Out of band: deletes a service the way the ERP does (the `del` flag): the list drops it, the detail says deleted. */
+  remove(ord: number): void {
+    const service = this.service(ord);
+    if (!service) throw new Error(`simulator: no live service ${ord} to delete`);
+    service.del = true;
   }
 
   personNames(ids: number[]): string {

@@ -3,6 +3,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { AfterSaleService as AfterSaleServiceModel, ServicePage as ServicePageModel, ServicePage as PageInfoModel, Label as LabelModel, RawField as ErpFieldModel, EntityRef as CustomerModel, EntityRef as ContractModel, EntityRef as ProductModel, EntityRef as ProjectModel } from '../../domain/model';
 import type { OptionLookups as OptionLookupsModel } from '../../domain/options';
+import type { ServiceChange as ServiceChangeModel } from '../../domain/feed/model';
 import type { HandleResult as HandleResultModel, UserError as UserErrorModel } from '../../domain/handle';
 import type { GraphQLContext } from '../context';
 export type Maybe<T> = T | null;
@@ -199,6 +200,32 @@ export type AfterSaleService = {
   /** Urgency (紧急程度, ERP `great1`). */
   urgency?: Maybe<AfterSaleUrgency>;
 };
+
+/** One change of a service the subscription's filter matches. */
+export type AfterSaleServiceChange = {
+  __typename?: 'AfterSaleServiceChange';
+  /** Opaque; distinct for every event of a subscription, ordered within it. */
+  cursor: Scalars['String']['output'];
+  /** The service's ERP id (`ord`). */
+  id: Scalars['ID']['output'];
+  /**
+   * ADDED: the service now matches and did not; UPDATED: it matches and shows different list values than before (and,
+   * at once, any service `handleService` saved through this subgraph); REMOVED: it no longer matches (handled, deleted,
+   * reassigned, or out of the watched window).
+   */
+  kind: AfterSaleServiceChangeKind;
+  /** The service as it is now (list fields at once, detail fields through the loader); null when REMOVED. */
+  service?: Maybe<AfterSaleService>;
+};
+
+/** What happened to a service, as the subscription's filter sees it. */
+export type AfterSaleServiceChangeKind =
+  /** The service now matches the filter and did not before. */
+  | 'ADDED'
+  /** The service no longer matches the filter (handled, deleted, reassigned, or out of the watched window). */
+  | 'REMOVED'
+  /** The service matches and shows different list values than before, or was just saved through `handleService`. */
+  | 'UPDATED';
 
 /**
  * Filters of the after-sales list: every parameter of `list.asp`. All are optional and combine with AND. Multi-selects
@@ -519,6 +546,23 @@ export type QueryAfterSaleServicesArgs = {
   sort?: InputMaybe<AfterSaleServiceSort>;
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Changes of the after-sales services a list with this `filter` shows, as they happen in the ERP (the ERP has no change
+   * log: the subgraph reads the list, newest first, every few seconds and reports the differences; one reader per ERP
+   * identity and filter, however many subscribers). `filter` is the list's own and is checked the same way. Only the
+   * newest services the feed watches are compared: a service that leaves that window reads as REMOVED, one that enters
+   * it as ADDED.
+   */
+  afterSaleServiceChanged: AfterSaleServiceChange;
+};
+
+
+export type SubscriptionAfterSaleServiceChangedArgs = {
+  filter?: InputMaybe<AfterSaleServiceFilter>;
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -654,6 +698,8 @@ export type ResolversTypes = ResolversObject<{
   AfterSaleRemind: AfterSaleRemind;
   AfterSaleService: ResolverTypeWrapper<AfterSaleServiceModel>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  AfterSaleServiceChange: ResolverTypeWrapper<ServiceChangeModel>;
+  AfterSaleServiceChangeKind: AfterSaleServiceChangeKind;
   AfterSaleServiceFilter: AfterSaleServiceFilter;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   AfterSaleServiceOptions: ResolverTypeWrapper<OptionLookupsModel>;
@@ -676,6 +722,7 @@ export type ResolversTypes = ResolversObject<{
   Product: ResolverTypeWrapper<ProductModel>;
   Project: ResolverTypeWrapper<ProjectModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -692,6 +739,7 @@ export type ResolversParentTypes = ResolversObject<{
   AfterSaleRelatedRecord: AfterSaleRelatedRecord;
   AfterSaleService: AfterSaleServiceModel;
   Float: Scalars['Float']['output'];
+  AfterSaleServiceChange: ServiceChangeModel;
   AfterSaleServiceFilter: AfterSaleServiceFilter;
   Boolean: Scalars['Boolean']['output'];
   AfterSaleServiceOptions: OptionLookupsModel;
@@ -710,6 +758,7 @@ export type ResolversParentTypes = ResolversObject<{
   Product: ProductModel;
   Project: ProjectModel;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
 }>;
 
 export type AfterSaleAcceptanceChannelResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleAcceptanceChannel'] = ResolversParentTypes['AfterSaleAcceptanceChannel']> = ResolversObject<{
@@ -781,6 +830,13 @@ export type AfterSaleServiceResolvers<ContextType = GraphQLContext, ParentType e
   salesperson?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   title?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   urgency?: Resolver<Maybe<ResolversTypes['AfterSaleUrgency']>, ParentType, ContextType>;
+}>;
+
+export type AfterSaleServiceChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleServiceChange'] = ResolversParentTypes['AfterSaleServiceChange']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['AfterSaleServiceChangeKind'], ParentType, ContextType>;
+  service?: Resolver<Maybe<ResolversTypes['AfterSaleService']>, ParentType, ContextType>;
 }>;
 
 export type AfterSaleServiceOptionsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AfterSaleServiceOptions'] = ResolversParentTypes['AfterSaleServiceOptions']> = ResolversObject<{
@@ -865,6 +921,10 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   afterSaleServices?: Resolver<ResolversTypes['AfterSaleServicePage'], ParentType, ContextType, RequireFields<QueryAfterSaleServicesArgs, 'page' | 'pageSize'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  afterSaleServiceChanged?: SubscriptionResolver<ResolversTypes['AfterSaleServiceChange'], "afterSaleServiceChanged", ParentType, ContextType, Partial<SubscriptionAfterSaleServiceChangedArgs>>;
+}>;
+
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AfterSaleAcceptanceChannel?: AfterSaleAcceptanceChannelResolvers<ContextType>;
   AfterSaleCategory?: AfterSaleCategoryResolvers<ContextType>;
@@ -874,6 +934,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AfterSaleOption?: AfterSaleOptionResolvers<ContextType>;
   AfterSalePerson?: AfterSalePersonResolvers<ContextType>;
   AfterSaleService?: AfterSaleServiceResolvers<ContextType>;
+  AfterSaleServiceChange?: AfterSaleServiceChangeResolvers<ContextType>;
   AfterSaleServiceOptions?: AfterSaleServiceOptionsResolvers<ContextType>;
   AfterSaleServicePage?: AfterSaleServicePageResolvers<ContextType>;
   AfterSaleServicePageInfo?: AfterSaleServicePageInfoResolvers<ContextType>;
@@ -887,5 +948,6 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Product?: ProductResolvers<ContextType>;
   Project?: ProjectResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 

@@ -6,6 +6,7 @@ import { Mutation } from './mutation';
 import { AfterSaleServiceOptions } from './options';
 import { Query } from './query';
 import { AfterSaleService } from './service';
+import { Subscription } from './subscription';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -27,6 +28,7 @@ export const resolvers: Resolvers = {
   DateTime,
   Query,
   Mutation,
+  Subscription,
   AfterSaleService,
   AfterSaleServicePage: {
     items: (p) => p.items,
