@@ -19,6 +19,10 @@ export interface FleetObserver {
   session?(event: 'adopted' | 'login' | 'local'): void;
   /** Keyed saves: 'claimed', 'replayed', 'waited', 'recovered' (an expired claim was taken over), 'unavailable' (Redis down: refused). */
   idempotency?(event: 'claimed' | 'replayed' | 'waited' | 'recovered' | 'unavailable'): void;
+  /** The change feed's lease of a key: 'taken' (this replica polls it now), 'lost' (it expired while held: Redis was unreachable). */
+  feedLease?(event: 'taken' | 'lost'): void;
+  /** The change feed's bus: 'gap' (the subscriber connection came back: listeners re-synchronise), 'oversize' (a message over the byte bound was refused), 'invalid' (a received message was not one). */
+  feedBus?(event: 'gap' | 'oversize' | 'invalid'): void;
 }
 
 export type RedisOutcome = 'ok' | 'error' | 'timeout' | 'skipped';

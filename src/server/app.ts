@@ -119,6 +119,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     load,
     logger,
     metrics,
+    ...fleet?.feed,
   });
   const servicesFor = (options.requestServices ?? requestScope)({
     repository,

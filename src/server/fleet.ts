@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config';
+import type { FeedBus, FeedLease } from '../domain/feed';
+import { RedisFeedBus } from '../fleet/feed-bus';
+import { RedisFeedLease } from '../fleet/feed-lease';
 import { RedisIdempotencyStore } from '../fleet/idempotency';
 import type { FleetObserver } from '../fleet/observer';
 import { FleetPermits } from '../fleet/permits';
@@ -20,6 +23,8 @@ export interface Fleet {
   permits: FleetPermits | undefined;
   /** ZB_CACHE_TTL_MS > 0: the shared read cache store. */
   cacheStore: RedisReadCacheStore | undefined;
+  /** The change feed's lease (one poller per key across the fleet) and bus (Redis pub/sub), for createChangeFeed. */
+  feed: { lease: FeedLease; bus: FeedBus };
   /** For /health/ready: 'ok', or why Redis is not usable (never the URL). */
   redisStatus(): string;
   close(): Promise<void>;
@@ -42,6 +47,7 @@ export function fleetMetrics(registry: Registry) {
     singleFlight: new Counter({ name: 'zb_fleet_single_flight_total', help: 'Cold reads across the fleet: lead, joined (served what another replica read), gave-up', labelNames: ['outcome'], registers: r }),
     session: new Counter({ name: 'zb_fleet_session_total', help: 'Service session: adopted (the fleet token), login (for the fleet), local (Redis unreachable)', labelNames: ['event'], registers: r }),
     idempotency: new Counter({ name: 'zb_fleet_idempotency_total', help: 'Keyed saves: claimed, replayed, waited, recovered, unavailable', labelNames: ['event'], registers: r }),
+    feed: new Counter({ name: 'zb_fleet_feed_total', help: 'Change feed over Redis: lease-taken, lease-lost, bus-gap (subscriber connection back: re-synchronised), bus-oversize (message refused: snapshot sent instead), bus-invalid', labelNames: ['event'], registers: r }),
   };
 }
 
@@ -72,8 +78,20 @@ function fleetObserver(logger: Logger, metrics: ReturnType<typeof fleetMetrics>)
       logger.info({ msg: 'fleet service session', event });
     },
     idempotency: (event) => metrics.idempotency.inc({ event }),
+    feedLease: (event) => metrics.feed.inc({ event: `lease-${event}` }),
+    feedBus(event) {
+      metrics.feed.inc({ event: `bus-${event}` });
+      if (event === 'oversize') logger.warn({ msg: 'feed message over the bus bound: a snapshot is sent instead' });
+      if (event === 'gap') logger.info({ msg: 'feed bus reconnected: subscribers re-synchronise' });
+    },
   };
 }
+
+/**
+ * The largest feed message on Redis pub/sub: far above a snapshot of the default window (200 rows), below Redis's
+ * pub/sub output buffer limits (8 MB soft, 32 MB hard), past which Redis would drop a subscriber connection.
+ */
+const FEED_MESSAGE_MAX_BYTES = 4 * 1024 * 1024;
 
 export function createFleet(config: Config, logger: Logger, registry: Registry): Fleet | undefined {
   if (!config.ZB_REDIS_URL) return undefined;
@@ -102,17 +120,31 @@ export function createFleet(config: Config, logger: Logger, registry: Registry):
     maxPending: config.ZB_MAX_INFLIGHT_REQUESTS,
     observer,
   });
+  // A dead holder's keys are taken over within the lease: a few polls' time, at least 3 s (renewal round trips and a
+  // busy event loop must not cost a live holder its key).
+  const feedLeaseMs = Math.max(3000, 3 * config.ZB_FEED_POLL_MS);
+  // The longest a live poller goes between two acquires: its longest back-off (16 intervals, 60 s unless the interval
+  // is longer; domain/feed/poller.ts) plus one poll's deadline and an interval's jitter.
+  const feedStaleMs = Math.max(config.ZB_FEED_POLL_MS, Math.min(16 * config.ZB_FEED_POLL_MS, 60_000)) + config.ZB_REQUEST_DEADLINE_MS + 2 * config.ZB_FEED_POLL_MS;
+  const feedLease = new RedisFeedLease(redis, { leaseMs: feedLeaseMs, staleMs: feedStaleMs, observer });
+  const feedBus = new RedisFeedBus(redis, { maxMessageBytes: FEED_MESSAGE_MAX_BYTES, observer });
   return {
     redis,
+    feed: { lease: feedLease, bus: feedBus },
     session: new RedisSessionStore(redis, { lockMs: config.ZB_TIMEOUT_MS + 2000, observer }),
     idempotency,
     permits,
     cacheStore,
     redisStatus: () => {
       const status = redis.status();
-      return status.up ? 'ok' : `unavailable (${status.reason ?? 'down'})`;
+      if (!status.up) return `unavailable (${status.reason ?? 'down'})`;
+      const bus = feedBus.status();
+      return bus.up ? 'ok' : `unavailable (feed bus: ${bus.reason ?? 'down'})`;
     },
     close: async () => {
+      // After the feed has stopped (app.ts closes it first): free any key still held so another replica takes over now.
+      await feedLease.close();
+      await feedBus.close();
       permits?.close();
       cacheStore?.close();
       idempotency.close();

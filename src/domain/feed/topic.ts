@@ -46,7 +46,8 @@ export class Topic {
   }
 
   start(): void {
-    this.subscription = this.bus.subscribe(this.key, { message: (m) => this.message(m), gap: () => this.requestSync() });
+    // A gap may have swallowed the snapshot a sync in flight asked for: ask again rather than wait for it forever.
+    this.subscription = this.bus.subscribe(this.key, { message: (m) => this.message(m), gap: () => this.requestSync(true) });
     this.poller.start();
     // Whoever polls this key (this process, or another that already does) sends its window: this side's baseline.
     this.requestSync();
@@ -77,8 +78,8 @@ export class Topic {
     })());
   }
 
-  private requestSync(): void {
-    if (this.syncing) return;
+  private requestSync(again = false): void {
+    if (this.syncing && !again) return;
     this.syncing = true;
     void Promise.resolve(this.bus.publish({ type: 'sync', key: this.key })).catch(() => {
       this.syncing = false;
