@@ -20,6 +20,26 @@ const bool = (def: boolean) => z.enum(BOOL_WORDS).default(def ? 'true' : 'false'
 // Never `bool(x).optional()`: under zod 4 a default inside .optional() still applies, so the value is never undefined.
 const optionalBool = z.enum(BOOL_WORDS).transform(isOn).optional();
 const optionalText = z.string().trim().min(1).optional();
+// A comma-separated list of http(s) URL prefixes (no credentials in them); unset is the empty list.
+const urlPrefixes = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    items.forEach((item, index) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(item);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
+        // The entry is not echoed: it may hold a password.
+        ctx.addIssue({ code: 'custom', message: `must be comma-separated http(s) URLs without credentials, query or fragment (entry ${index + 1} is not)`, input: text });
+      }
+    });
+    return items;
+  });
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 
@@ -115,6 +135,11 @@ const variables = z.object({
   ZB_FEED_MAX_POLLERS_PER_IDENTITY: int(8, 1, 10000),
   ZB_FEED_WS_MAX_CONNECTIONS: int(128, 1, 100000),
   ZB_FEED_WS_INIT_TIMEOUT_MS: int(3000, 100, 600000),
+  // SSE (graphql-sse on GET/POST /graphql, Hive Gateway's default subgraph transport): streams open at once.
+  ZB_FEED_SSE_MAX_STREAMS: int(128, 1, 100000),
+  // Apollo Router callback mode: the router's callback URL prefixes (public_url + path); unset = callback mode off.
+  ZB_FEED_CALLBACK_URLS: urlPrefixes,
+  ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: int(256, 1, 100000),
   SIMULATOR_USER: z.string().default('admin'),
   SIMULATOR_PASSWORD: z.string().default('zb-sim-admin'),
   SIMULATOR_LATENCY_MS: int(0, 0),

@@ -160,6 +160,10 @@ describe('Live updates settings (ZB_FEED_*)', () => {
       ZB_FEED_MAX_POLLERS_PER_IDENTITY: 8,
       ZB_FEED_WS_MAX_CONNECTIONS: 128,
       ZB_FEED_WS_INIT_TIMEOUT_MS: 3000,
+      ZB_FEED_SSE_MAX_STREAMS: 128,
+      // Callback mode off: every callback request refused.
+      ZB_FEED_CALLBACK_URLS: [],
+      ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: 256,
     });
   });
 
@@ -175,6 +179,9 @@ describe('Live updates settings (ZB_FEED_*)', () => {
       ZB_FEED_MAX_POLLERS_PER_IDENTITY: '1',
       ZB_FEED_WS_MAX_CONNECTIONS: '7',
       ZB_FEED_WS_INIT_TIMEOUT_MS: '500',
+      ZB_FEED_SSE_MAX_STREAMS: '9',
+      ZB_FEED_CALLBACK_URLS: ' http://router-a:4000/callback , https://router.example/cb/ ',
+      ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: '11',
     });
     expect(config).toMatchObject({
       ZB_FEED_POLL_MS: 250,
@@ -187,6 +194,9 @@ describe('Live updates settings (ZB_FEED_*)', () => {
       ZB_FEED_MAX_POLLERS_PER_IDENTITY: 1,
       ZB_FEED_WS_MAX_CONNECTIONS: 7,
       ZB_FEED_WS_INIT_TIMEOUT_MS: 500,
+      ZB_FEED_SSE_MAX_STREAMS: 9,
+      ZB_FEED_CALLBACK_URLS: ['http://router-a:4000/callback', 'https://router.example/cb/'],
+      ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: 11,
     });
   });
 
@@ -198,5 +208,17 @@ describe('Live updates settings (ZB_FEED_*)', () => {
     rejects({ ZB_FEED_BUFFER_EVENTS: '-1' }, 'ZB_FEED_BUFFER_EVENTS');
     rejects({ ZB_FEED_MAX_SUBSCRIPTIONS: '1e3' }, 'ZB_FEED_MAX_SUBSCRIPTIONS');
     rejects({ ZB_FEED_WS_INIT_TIMEOUT_MS: '0' }, 'ZB_FEED_WS_INIT_TIMEOUT_MS');
+    rejects({ ZB_FEED_SSE_MAX_STREAMS: '0' }, 'ZB_FEED_SSE_MAX_STREAMS');
+    rejects({ ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: '10k' }, 'ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS', /digits/);
+  });
+
+  it('ZB_FEED_CALLBACK_URLS takes only http(s) URL prefixes without credentials, query or fragment', () => {
+    rejects({ ZB_FEED_CALLBACK_URLS: 'router:4000/callback' }, 'ZB_FEED_CALLBACK_URLS', /http\(s\) URLs/);
+    rejects({ ZB_FEED_CALLBACK_URLS: 'http://ok/cb,ftp://router/cb' }, 'ZB_FEED_CALLBACK_URLS');
+    rejects({ ZB_FEED_CALLBACK_URLS: 'http://user:secret@router/cb' }, 'ZB_FEED_CALLBACK_URLS', /entry 1 is not/);
+    expect(() => loadConfig({ ZB_FEED_CALLBACK_URLS: 'http://ok/cb,http://user:secret@router/cb' })).toThrow(/^(?![\s\S]*secret)[\s\S]*entry 2 is not/);
+    rejects({ ZB_FEED_CALLBACK_URLS: 'http://router/cb?x=1' }, 'ZB_FEED_CALLBACK_URLS');
+    // Commas and blanks only: no prefix, callback mode off.
+    expect(loadConfig({ ZB_FEED_CALLBACK_URLS: ' , ' }).ZB_FEED_CALLBACK_URLS).toEqual([]);
   });
 });

@@ -1,5 +1,7 @@
 import WebSocket from 'ws';
-import { startStack, until, type TestStack } from './helpers';
+import { postJson, startStack, until, type TestStack } from './helpers';
+import { EventStreamReader, hiveGetUrl } from './support/event-stream';
+import { FakeRouter } from './support/fake-router';
 import { wsClient, wsUrl, type TestWsClient } from './support/ws-client';
 
 /**
@@ -9,9 +11,12 @@ import { wsClient, wsUrl, type TestWsClient } from './support/ws-client';
 let t: TestStack;
 const clients: TestWsClient[] = [];
 const sockets: WebSocket[] = [];
+const streams: AbortController[] = [];
+let router: FakeRouter;
 const QUERY = 'subscription($filter: AfterSaleServiceFilter) { afterSaleServiceChanged(filter: $filter) { kind id } }';
 
 beforeAll(async () => {
+  router = await new FakeRouter().start();
   t = await startStack({
     env: {
       ZB_FEED_POLL_MS: '1000',
@@ -21,13 +26,20 @@ beforeAll(async () => {
       ZB_FEED_MAX_SUBSCRIPTIONS: '4',
       ZB_FEED_MAX_SUBSCRIPTIONS_PER_IDENTITY: '3',
       ZB_FEED_MAX_POLLERS_PER_IDENTITY: '2',
+      ZB_FEED_SSE_MAX_STREAMS: '2',
+      ZB_FEED_CALLBACK_URLS: router.url,
+      ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: '1',
     },
   });
 });
-afterAll(() => t.close());
+afterAll(async () => {
+  await t.close();
+  await router.close();
+});
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.dispose()));
   for (const s of sockets.splice(0)) s.terminate();
+  for (const c of streams.splice(0)) c.abort();
   await until(() => t.app.feed.stats().subscriptions === 0, 'subscriptions gone');
 });
 
@@ -100,4 +112,42 @@ it('filters per identity: a third distinct filter is refused while two are watch
   const third = c.subscribe(QUERY, { filter: { urgencyIds: ['3'] } });
   await until(() => third.errors.length > 0, 'refused');
   expect(third.errors[0]?.extensions).toMatchObject({ code: 'FEED_LIMIT_REACHED', limit: 'pollersPerIdentity', max: 2 });
+});
+
+/** A subscription as Hive Gateway sends it over SSE (GET, query in the URL). */
+async function sseStream(): Promise<{ status: number; stream?: EventStreamReader; json?: unknown; retryAfter?: string | null }> {
+  const controller = new AbortController();
+  streams.push(controller);
+  const res = await fetch(hiveGetUrl(t.app.url, { query: QUERY, variables: { filter: { urgencyIds: ['3'] } } }), { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+  if (res.status !== 200) return { status: res.status, json: await res.json(), retryAfter: res.headers.get('retry-after') };
+  return { status: res.status, stream: new EventStreamReader(res) };
+}
+
+it('ZB_FEED_SSE_MAX_STREAMS: the stream past the bound is refused 503 SERVER_BUSY with Retry-After', async () => {
+  const first = await sseStream();
+  const second = await sseStream();
+  expect([first.status, second.status]).toEqual([200, 200]);
+  await until(() => t.app.feed.stats().subscriptions === 2, 'two SSE subscriptions');
+  const third = await sseStream();
+  expect(third.status).toBe(503);
+  expect(third.json).toMatchObject({ errors: [{ extensions: { code: 'SERVER_BUSY' } }] });
+  expect(third.retryAfter).toBe('1');
+  expect(t.app.feed.stats().subscriptions).toBe(2);
+});
+
+it('ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS: the callback subscription past the bound is refused 503 SERVER_BUSY', async () => {
+  const subscribe = (id: string) =>
+    postJson(
+      t.app.url,
+      { query: QUERY, extensions: { subscription: { callbackUrl: router.callbackUrl(id), subscriptionId: id, verifier: `v-${id}`, heartbeatIntervalMs: 1000 } } },
+      { accept: 'application/json;callbackSpec=1.0' },
+    );
+  expect((await subscribe('cb-1')).status).toBe(200);
+  const refused = await subscribe('cb-2');
+  expect(refused.status).toBe(503);
+  expect(refused.json).toMatchObject({ errors: [{ extensions: { code: 'SERVER_BUSY' } }] });
+  expect(router.of('cb-2')).toEqual([]);
+  // The router forgets the first: its next heartbeat gets 404 and the subscription ends.
+  router.forgotten.add('cb-1');
+  await until(() => t.app.feed.stats().subscriptions === 0, 'the forgotten subscription ended', 5000);
 });

@@ -181,6 +181,13 @@ class Estimator {
         // Worst case, per alias: the kept answer and the shared pass are per identity, not known before execution.
         cost = add(cost, { erpCalls: this.rules.optionLookupCalls ?? optionLookupCalls(DEFAULT_OPTION_LOOKUP.sampleSize), items: 0 });
       }
+      else if (root === 'Subscription' && f.name === 'afterSaleServiceChanged') {
+        // Per event: the poll's list call (shared by the key's subscribers, counted whole) and the one service it
+        // carries, from the list row; a field the row lacks is one detail read. Estimated for the transports that
+        // go through Apollo (the HTTP callback protocol): the subscribing request is admitted like any other.
+        cost = add(cost, { erpCalls: 1, items: 1 });
+        for (const c of f.set ? this.fields(f.set, 'AfterSaleServiceChange') : []) if (c.name === 'service' && c.set) cost = add(cost, this.service(c.set, 1, 'list'));
+      }
       else if (root === 'Mutation' && f.name === 'handleService') {
         cost = add(cost, { erpCalls: 2, items: 1 });
         for (const p of f.set ? this.fields(f.set, 'HandleServicePayload') : []) if (p.name === 'service' && p.set) cost = add(cost, this.service(p.set, 1, 'detail'));

@@ -37,6 +37,8 @@ import { readiness } from './readiness';
 import { router } from './routes';
 import { subscriptionContexts } from './subscription-context';
 import { attachGraphqlWs } from './subscriptions-ws';
+import { sseSubscriptions } from './subscriptions-sse';
+import { subscriptionCallback } from './subscription-callback';
 
 export interface AppOptions {
   config: Config;
@@ -173,6 +175,51 @@ export async function startApp(options: AppOptions): Promise<App> {
   const documentBytes = config.ZB_DOCUMENT_CACHE_BYTES;
   const schema = buildSchema();
   const formatError = errorFormatter({ hideSuggestions: production });
+
+  // Who a request acts as (identity.ts): the same rule for HTTP and every subscription transport, whose contexts all
+  // come from one factory (subscription-context.ts).
+  const identityRules = { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER };
+  const subscriptionContext = subscriptionContexts({ feed, servicesFor, identity: identityRules, deadlineMs: config.ZB_REQUEST_DEADLINE_MS });
+  // Subscriptions over SSE (GET/POST /graphql with Accept: text/event-stream), taken by the router before Apollo.
+  const sse = sseSubscriptions<GraphQLContext>({
+    schema,
+    formatError,
+    validationRules: armor.validationRules,
+    logger: logger.child({ component: 'sse' }),
+    limits: {
+      maxStreams: config.ZB_FEED_SSE_MAX_STREAMS,
+      maxUrlBytes: 8 * 1024,
+      bodyLimitBytes: config.ZB_BODY_LIMIT_BYTES,
+      bodyTimeoutMs: config.ZB_BODY_TIMEOUT_MS,
+      maxTokens: config.ZB_MAX_TOKENS,
+      // Below the server's own idle timeout (http.ts) and the usual proxies' 30-60 s.
+      heartbeatMs: Math.min(15_000, Math.floor(httpServer.timeout / 2)),
+      closeGraceMs: 5_000,
+    },
+    // A refused identity is the resolver's UNAUTHENTICATED error event, as over graphql-ws.
+    context: (req, requestId) => subscriptionContext(req.headers, requestId),
+    onStreamsChange: (open) => metrics.transportSubscriptions.set({ transport: 'sse' }, open),
+  });
+  // Apollo Router's callback mode (POST /graphql with extensions.subscription), as an Apollo plugin; off (every such
+  // request refused BAD_REQUEST) unless ZB_FEED_CALLBACK_URLS names the router's callback URLs.
+  const callback = subscriptionCallback<GraphQLContext>({
+    logger,
+    formatError,
+    limits: {
+      callbackUrls: config.ZB_FEED_CALLBACK_URLS,
+      maxSubscriptions: config.ZB_FEED_CALLBACK_MAX_SUBSCRIPTIONS,
+      fetchTimeoutMs: 5_000,
+      heartbeatMinMs: 1_000,
+      heartbeatMaxMs: 5_000,
+      retries: 3,
+      retryMinMs: 100,
+      retryMaxMs: 1_000,
+      maxConsecutiveHeartbeatFailures: 5,
+    },
+    onSubscriptionsChange: (open) => metrics.transportSubscriptions.set({ transport: 'callback' }, open),
+  });
+  metrics.transportSubscriptions.set({ transport: 'sse' }, 0);
+  metrics.transportSubscriptions.set({ transport: 'callback' }, 0);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     logger: logger.child({ component: 'apollo' }),
@@ -202,12 +249,13 @@ export async function startApp(options: AppOptions): Promise<App> {
       requestLogPlugin(logger, metrics),
       errorCapPlugin(),
       operationTracePlugin(),
+      // Their drainServer ends every SSE stream and callback subscription with `complete` on apollo.stop().
+      sse.plugin,
+      callback.plugin,
     ],
   });
   await apollo.start();
 
-  // Who a request acts as (identity.ts): the same rule for HTTP and every subscription transport.
-  const identityRules = { required: config.ZB_SESSION_HEADER_REQUIRED, service: stack.serviceSession, trustUserHeader: config.ZB_TRUST_USER_HEADER };
   const graphql = graphqlEndpoint({
     apollo,
     admission,
@@ -225,11 +273,12 @@ export async function startApp(options: AppOptions): Promise<App> {
       };
     },
     requestDeadlineMs: config.ZB_REQUEST_DEADLINE_MS,
+    // A callback subscription outlives the router's POST: its context is a subscription's (identity by the same rule,
+    // services made per event), not the request's, whose signal and deadline end when the POST is answered.
+    callbackContext: (req, requestId, ticket) => ({ ...subscriptionContext(req.headers, requestId), reserve: (bytes) => ticket.reserve(bytes) }),
   });
 
-  // Subscriptions over graphql-ws at /graphql on the same server (subscriptions-ws.ts); every transport builds its
-  // subscription contexts with the same factory.
-  const subscriptionContext = subscriptionContexts({ feed, servicesFor, identity: identityRules, deadlineMs: config.ZB_REQUEST_DEADLINE_MS });
+  // Subscriptions over graphql-ws at /graphql on the same server (subscriptions-ws.ts), with the same context factory.
   const ws = attachGraphqlWs({
     server: httpServer,
     path: '/graphql',
@@ -252,7 +301,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   let shuttingDown = false;
   const ready = readiness({ stack, shuttingDown: () => shuttingDown, ...(fleet ? { redisStatus: fleet.redisStatus } : {}) });
 
-  httpServer.on('request', router({ graphql, ready, metrics, logger }));
+  httpServer.on('request', router({ graphql, sse, ready, metrics, logger }));
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -279,6 +328,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       // reconnect elsewhere; only then can the HTTP server drain (it waits for every socket, upgraded ones too).
       ws.refuseNew();
       await feed.close();
+      // SSE streams have their `complete` by now; any opened since are ended, and new ones refused (503). Callback
+      // subscriptions got theirs from the feed too; the callback plugin's drain (apollo.stop) refuses new ones.
+      await sse.close();
       await ws.close(Math.min(5000, Math.floor(config.ZB_SHUTDOWN_TIMEOUT_MS / 4)));
       await apollo.stop();
       await stack.close();

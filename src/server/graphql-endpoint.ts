@@ -17,6 +17,20 @@ export interface GraphQLEndpointDeps {
   requestDeadlineMs: number;
   /** The request's GraphQL context: identity, its services, and its share of the admission budget. */
   context(req: IncomingMessage, requestId: string, signal: AbortSignal, ticket: Ticket): GraphQLContext;
+  /**
+   * The context of a subscription request on Apollo's HTTP callback protocol (a POST carrying
+   * `extensions.subscription`, subscription-callback.ts): the subscription outlives this request, so its context must
+   * not be bound to the request's signal or deadline. Built by the transports' shared factory; its share of the
+   * admission budget is still the request's ticket (held until the router's POST is answered).
+   */
+  callbackContext?(req: IncomingMessage, requestId: string, ticket: Ticket): GraphQLContext;
+}
+
+/** A POST of Apollo's callback protocol: a JSON object body whose `extensions` carries `subscription`. */
+function isCallbackRequest(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const extensions = (body as { extensions?: unknown }).extensions;
+  return typeof extensions === 'object' && extensions !== null && 'subscription' in extensions;
 }
 
 /**
@@ -47,7 +61,11 @@ export function graphqlEndpoint(deps: GraphQLEndpointDeps): (req: IncomingMessag
     });
     // Inside the operation's trace span (a child of the caller's traceparent), which the ERP calls and log lines join.
     const response = await traceOperation(httpGraphQLRequest, requestId, () =>
-      apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => deps.context(req, requestId, limit.signal, ticket) }),
+      apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest,
+        context: async () =>
+          deps.callbackContext && isCallbackRequest(body) ? deps.callbackContext(req, requestId, ticket) : deps.context(req, requestId, limit.signal, ticket),
+      }),
     );
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.setHeader('x-request-id', requestId);

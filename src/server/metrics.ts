@@ -41,6 +41,11 @@ export function createMetrics() {
     feedEnded: new Counter({ name: 'zb_feed_subscriptions_ended_total', help: 'Subscriptions ended by the server, by reason (overflow, unauthenticated, shutdown)', labelNames: ['reason'], registers: r }),
     feedRefused: new Counter({ name: 'zb_feed_refused_total', help: 'Subscriptions refused at their start by a limit (ZB_FEED_MAX_*)', labelNames: ['limit'], registers: r }),
     wsConnections: new Gauge({ name: 'zb_feed_ws_connections', help: 'Open graphql-ws (WebSocket) connections', registers: r }),
+    // Beside zb_feed_subscriptions (all transports, as the feed counts them): what each HTTP transport holds open.
+    transportSubscriptions: new Gauge({
+      name: 'zb_feed_transport_subscriptions', help: 'Open subscriptions by HTTP transport: sse (event streams), callback (Apollo Router callback mode)',
+      labelNames: ['transport'], registers: r,
+    }),
   };
 }
 

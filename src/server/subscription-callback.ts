@@ -169,6 +169,8 @@ export function subscriptionCallback<C extends BaseContext>(options: CallbackOpt
   const allowed = (url: string) => prefixes.some((prefix) => url.startsWith(prefix));
 
   function parseExtension(raw: unknown): SubscriptionExtension | GraphQLError {
+    // Callback mode off (no router configured): said as such, rather than as a URL that is not allowed.
+    if (prefixes.length === 0) return badRequest('Subscriptions over the HTTP callback protocol are not enabled on this subgraph; subscribe over WebSocket (graphql-transport-ws) or SSE at /graphql.');
     if (!isRecord(raw)) return badRequest('extensions.subscription must be an object.');
     const callbackUrl = raw.callbackUrl ?? raw.callback_url;
     const subscriptionId = raw.subscriptionId ?? raw.subscription_id;

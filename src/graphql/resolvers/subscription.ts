@@ -6,7 +6,10 @@ import { ErrorCode } from '../errors';
 import type { SubscriptionResolvers } from '../generated/resolvers-types';
 
 const notHere = () =>
-  new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) at /graphql.', { extensions: { code: ApolloServerErrorCode.BAD_REQUEST } });
+  new GraphQLError(
+    'Subscriptions are served at /graphql over WebSocket (graphql-transport-ws), over SSE (Accept: text/event-stream) and on Apollo Router\'s HTTP callback protocol.',
+    { extensions: { code: ApolloServerErrorCode.BAD_REQUEST } },
+  );
 
 /**
  * The change feed, one line as every resolver: the filter goes to the domain as it came (the domain checks it with the
