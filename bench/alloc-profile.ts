@@ -11,7 +11,11 @@ import { DEFAULT_SIMULATOR_PASSWORD, DEFAULT_SIMULATOR_USER } from '../src/simul
  * mostly short-lived garbage promoted while requests wait on the ERP). Every sample is charged to the nearest frame in
  * our code or a package; the simulator runs in this process and is listed apart.
  *
- * Env: ALLOC_OPS (200), ALLOC_QUERY (list of 20 with detail-only fields).
+ * The default query is workload (b) of `npm run bench`, a list of 20 with detail-only fields, a different page each
+ * time (PAGE in ALLOC_QUERY is replaced by 1..16 in turn), so that every operation parses and validates its document
+ * and reads other services, as a gateway's traffic would.
+ *
+ * Env: ALLOC_OPS (200), ALLOC_QUERY, ALLOC_ROWS (20: lines per table).
  */
 interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -20,7 +24,10 @@ interface ProfileNode {
 }
 
 const OPS = Number(process.env.ALLOC_OPS ?? 200);
-const QUERY = process.env.ALLOC_QUERY ?? '{ afterSaleServices(pageSize: 20) { items { id title content handlingContent remark } } }';
+const QUERY = process.env.ALLOC_QUERY ?? '{ afterSaleServices(pageSize: 20, page: PAGE) { items { id title content handlingContent remark } } }';
+const ROWS = Number(process.env.ALLOC_ROWS ?? 20);
+/** The simulator's default data set shows 16 full pages of 20. */
+const PAGES = 16;
 const ROOT = `${process.cwd()}/`;
 
 function owner(url: string): string | undefined {
@@ -42,7 +49,11 @@ async function main(): Promise<void> {
   const sim = await startSimulator({ sessionTimeoutMs: 0 });
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', ZB_SESSION_HEADER_REQUIRED: 'false', ZB_LOG_LEVEL: 'error', ZB_MAX_COST: '100000' });
   const app = await startApp({ config, erpBaseUrl: sim.url, credentials: { user: DEFAULT_SIMULATOR_USER, password: DEFAULT_SIMULATOR_PASSWORD, serialnum: 'alloc' }, logger: createLogger('error') });
-  const op = () => fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY }) }).then((r) => r.text());
+  let sent = 0;
+  const op = () => {
+    const query = QUERY.replaceAll('PAGE', String(1 + (sent++ % PAGES)));
+    return fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) }).then((r) => r.text());
+  };
   // Warm up first: lazy compilation and first-use caches are not per-operation costs.
   for (let i = 0; i < 50; i++) await op();
 
@@ -75,8 +86,8 @@ async function main(): Promise<void> {
 
   console.log(`query: ${QUERY}`);
   console.log(`${OPS} operations; sampled allocation per operation: subgraph ${(subgraph / OPS / 1024).toFixed(0)} KB, simulator ${(simulator / OPS / 1024).toFixed(0)} KB`);
-  console.log(`--- subgraph, by nearest own module or package\n${table(byOwner, 20)}`);
-  console.log(`--- subgraph, by allocating function\n${table(byFunction, 20)}`);
+  console.log(`--- subgraph, by nearest own module or package\n${table(byOwner, ROWS)}`);
+  console.log(`--- subgraph, by allocating function\n${table(byFunction, ROWS)}`);
   await app.close();
   await sim.close();
 }

@@ -1,5 +1,6 @@
 import { ChangeFeed, FeedLimitError, FeedOverflowError, InProcessBus, type FeedBus, type FeedLease, type FeedMessage, type ServiceChange, type WindowRead, type WindowSource } from '../src/domain/feed';
 import { WindowView } from '../src/domain/feed/snapshot';
+import { MappedService } from '../src/domain/model';
 import type { SessionSource } from '../src/erp/call';
 import { until } from './helpers';
 
@@ -29,7 +30,7 @@ class FakeWindow implements WindowSource {
   }
 
   toService(row: Readonly<Record<string, string>>) {
-    return { id: row.ord ?? '', source: 'list' as const, known: new Set<never>(), fields: {} };
+    return new MappedService(row.ord ?? '', 'list', {}, []);
   }
 }
 

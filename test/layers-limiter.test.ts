@@ -28,7 +28,7 @@ function setUp(maxConcurrent: number, maxWaitMs: number) {
 const ord = (call: ErpCall) => String(call.datas[0]?.val);
 const reply = (v: string): ErpReply => ({ header: { status: 0, message: 'ok' }, body: { v } });
 const detail = (o: string, extra: Partial<ErpCall> = {}): ErpCall => ({ endpoint: 'detail', path: '/add.asp', kind: 'read', cmdkey: '', datas: [{ id: 'ord', val: o }], ...extra });
-// p-limit starts a queued call a few microtasks after a slot frees: one macrotask later it has.
+// A queued call starts a few microtasks after a slot frees: one macrotask later it has.
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 afterEach(() => jest.useRealTimers());

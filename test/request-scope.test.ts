@@ -2,7 +2,7 @@ import type { CallContext } from '../src/erp/client';
 import { parseListInput, type ServiceListQuery, type ValidListQuery } from '../src/domain/filter';
 import { parseHandleInput } from '../src/domain/handle';
 import { InputError, type ServiceId } from '../src/domain/input';
-import type { AfterSaleService, ServicePage } from '../src/domain/model';
+import { MappedService, type AfterSaleService, type ServicePage } from '../src/domain/model';
 import { requestScope, type SharedServices } from '../src/domain/request-scope';
 
 /** The request scope: input parsed once at the boundary, one CallContext per request, one detail read per id. */
@@ -19,7 +19,7 @@ function fakeShared() {
       canSortBy: (field) => rules.sortable(field),
       get: async (ctx, id) => {
         gets.push({ ctx, id });
-        return { id, source: 'detail', known: new Set(), fields: {} } satisfies AfterSaleService;
+        return new MappedService(id, 'detail', {}, []) satisfies AfterSaleService;
       },
       list: async (ctx, query) => {
         lists.push({ ctx, query });

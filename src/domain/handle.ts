@@ -96,6 +96,5 @@ export function rejectionErrors(text: string): UserError[] {
 
 /** The save is confirmed when the re-read record shows what we wrote. */
 export function confirmsSave(service: AfterSaleService, input: HandleInput): boolean {
-  const f = service.fields;
-  return f.handlingContent === input.note && f.handlingResult === input.result;
+  return service.get('handlingContent') === input.note && service.get('handlingResult') === input.result;
 }

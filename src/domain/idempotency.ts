@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { CallContext } from '../erp/client';
 import { parseHandleInput, rejectedInput, type HandleInput, type HandleOutcome, type HandleResult, type UserError } from './handle';
 import { InputError } from './input';
-import type { ServiceField, ServiceFields } from './model';
+import { fieldValues, MappedService, type ServiceField, type ServiceFields } from './model';
 import type { SaveRecovery } from './recovery';
 import type { AfterSaleRepository } from './repository';
 
@@ -83,7 +83,7 @@ export function toRecord(result: HandleResult, withFields = true): StoredRecord 
     outcome: result.outcome,
     message: result.message,
     userErrors: result.userErrors,
-    service: s && (withFields ? { id: s.id, source: s.source, known: [...s.known], fields: s.fields } : { id: s.id, source: s.source, known: [], fields: {} }),
+    service: s && (withFields ? { id: s.id, source: s.source, known: [...s.known], fields: fieldValues(s) } : { id: s.id, source: s.source, known: [], fields: {} }),
   };
 }
 
@@ -93,7 +93,7 @@ export function fromRecord(record: StoredRecord): HandleResult {
     outcome: record.outcome,
     message: record.message,
     userErrors: record.userErrors,
-    service: s && { id: s.id, source: s.source, known: new Set(s.known), fields: s.fields },
+    service: s && new MappedService(s.id, s.source, s.fields, s.known),
   };
 }
 

@@ -51,16 +51,57 @@ export interface ServiceFields {
 export type ServiceField = keyof ServiceFields;
 
 /**
- * A service read from the list or from its detail. `known` says which fields this read actually carried, so the
- * GraphQL layer loads the detail only for a field the list did not have.
+ * A service as one read carried it: a list row or a detail. A field is taken from the ERP's reply when a resolver
+ * first asks for it, and kept (mapping.ts): a query pays for the fields it selects and nothing else.
  */
 export interface AfterSaleService {
-  id: string;
-  source: 'list' | 'detail';
-  known: ReadonlySet<ServiceField>;
-  fields: Partial<ServiceFields>;
-  /** Every detail field as the ERP sent it; only on detail reads. */
-  erpFields?: RawField[];
+  readonly id: string;
+  readonly source: 'list' | 'detail';
+  /**
+   * The fields this read carried: a list row has its table's columns (one set for every row of the table), a detail
+   * has every field (a field the bill does not carry is known to be empty).
+   */
+  readonly known: ReadonlySet<ServiceField>;
+  /** Whether this read carried `field`; when it did not, the GraphQL layer loads the detail for it. */
+  has(field: ServiceField): boolean;
+  /** `field` as this read carried it: null when the ERP left it empty, or this read did not carry it. */
+  get<K extends ServiceField>(field: K): ServiceFields[K] | null;
+  /** Every detail field as the ERP sent it; undefined unless this is a detail read. */
+  erpFields(): RawField[] | undefined;
+}
+
+/** A service from values already mapped: an idempotency replay, or a test's fixture. */
+export class MappedService implements AfterSaleService {
+  readonly known: ReadonlySet<ServiceField>;
+
+  constructor(
+    readonly id: string,
+    readonly source: 'list' | 'detail',
+    private readonly fields: Partial<ServiceFields>,
+    known: Iterable<ServiceField> = Object.keys(fields) as ServiceField[],
+    private readonly raw?: RawField[],
+  ) {
+    this.known = new Set(known);
+  }
+
+  has(field: ServiceField): boolean {
+    return this.known.has(field);
+  }
+
+  get<K extends ServiceField>(field: K): ServiceFields[K] | null {
+    return this.fields[field] ?? null;
+  }
+
+  erpFields(): RawField[] | undefined {
+    return this.raw;
+  }
+}
+
+/** The fields `service` carried, as plain values (every one of them mapped now). */
+export function fieldValues(service: AfterSaleService): Partial<ServiceFields> {
+  const values: Partial<Record<ServiceField, ServiceFields[ServiceField]>> = {};
+  for (const field of service.known) values[field] = service.get(field);
+  return values as Partial<ServiceFields>;
 }
 
 export interface ServicePage {

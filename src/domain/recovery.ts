@@ -23,8 +23,8 @@ export class SaveRecovery {
   async answer(ctx: CallContext, input: ValidHandleInput): Promise<HandleResult | undefined> {
     await this.cache?.afterSave(input.id);
     const service = await this.repository.get(detached(ctx), input.id);
-    if (!service || service.fields.handlingContent !== input.note) return undefined;
-    if (service.fields.handlingResult === input.result) {
+    if (!service || service.get('handlingContent') !== input.note) return undefined;
+    if (service.get('handlingResult') === input.result) {
       return { outcome: 'SAVED', message: 'An earlier call with this idempotencyKey saved this input; it was not sent again.', userErrors: [], service };
     }
     return {

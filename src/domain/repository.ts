@@ -37,7 +37,7 @@ export class AfterSaleRepository {
   async list(ctx: CallContext, query: ValidListQuery): Promise<ServicePage> {
     const datas = listDatas(query, (field) => this.mapper.listColumn(field));
     const table = await this.client.list(ctx, datas);
-    const items = table.rows.map((r) => this.mapper.fromRow(r)).filter((s): s is AfterSaleService => s !== null);
+    const items = this.mapper.fromTable(table);
     // The empty-result quirk leaves zeros in `page`: the request is the better source then.
     const totalCount = table.page.recordCount;
     return {

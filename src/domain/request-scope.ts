@@ -1,13 +1,13 @@
 import DataLoader from 'dataloader';
-import pLimit from 'p-limit';
 import type { CallContext } from '../erp/client';
-import { parseListInput, type ListRules, type Relation, type ServiceListQuery } from './filter';
+import { parseListInput, type ListRules, type Relation, type ServiceListQuery, type ValidListQuery } from './filter';
 import type { HandleInput, HandleResult } from './handle';
 import type { IdempotentHandler } from './idempotency';
 import { parseServiceId, type ServiceId } from './input';
 import type { AfterSaleService, ServicePage } from './model';
 import type { OptionLookupService, OptionLookups } from './options';
 import type { AfterSaleRepository } from './repository';
+import { callSlots } from './slots';
 
 /**
  * One GraphQL request's services, built once per request from its CallContext (identity, deadline, abort signal), so
@@ -81,16 +81,29 @@ export function requestScope(shared: SharedServices, options: RequestScopeOption
   const detailLoader = options.detailLoader ?? batchedDetails;
   const rules: ListRules = { maxPageSize: shared.maxPageSize, sortable: (field) => repository.canSortBy(field) };
   return (call) => {
-    const slots = pLimit(shared.erpCallsPerRequest);
+    const slots = callSlots(shared.erpCallsPerRequest);
     const details = detailLoader((id) => slots(() => repository.get(call, id)));
     return {
       services: {
-        // Async so that refused input rejects like any other failure of the call.
-        list: async (input, parent) => {
-          const query = parseListInput(input, rules, parent);
+        // Refused input rejects like any other failure of the call.
+        list: (input, parent) => {
+          let query: ValidListQuery;
+          try {
+            query = parseListInput(input, rules, parent);
+          } catch (e) {
+            return Promise.reject(e);
+          }
           return slots(() => repository.list(call, query));
         },
-        byId: async (id) => details.load(parseServiceId(id)),
+        byId: (id) => {
+          let parsed: ServiceId;
+          try {
+            parsed = parseServiceId(id);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+          return details.load(parsed);
+        },
       },
       handle: ({ idempotencyKey, ...input }) => handler.handle(call, input, idempotencyKey),
       options: () => optionLookups.lookups(call, slots),

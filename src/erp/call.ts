@@ -1,3 +1,4 @@
+import type { CallSignal } from './abort';
 import type { ErpAuthError } from './errors';
 import type { ErpData, ErpReply } from './types';
 
@@ -10,6 +11,8 @@ export interface SessionSource {
   /** Stable and secret-free: keys for coalescing and caching, never the token itself. */
   readonly identity: string;
   token(call: ErpCall): Promise<string>;
+  /** The token held right now, when one is (what `token` would resolve to without logging in); lets a call skip a promise. */
+  held?(): string | undefined;
   /** A fresh token after `stale` was refused; absent when we cannot log in for this identity. */
   renew?(stale: string, call: ErpCall): Promise<string>;
   /** A call made with `token` answered that the account itself is refused (status 4/5); absent when nothing follows. */
@@ -25,8 +28,11 @@ export interface ErpCall {
   auth?: SessionSource;
   /** Filled in by the session layer. */
   session?: string;
-  /** The caller gave up: request deadline or client gone. Writes do not carry one once dispatched. */
-  signal?: AbortSignal;
+  /**
+   * The caller gave up: request deadline or client gone. Writes do not carry one once dispatched. Read `aborted`;
+   * listen through `cancelOf(signal).watch()` (abort.ts), never addEventListener.
+   */
+  signal?: CallSignal;
   /** Epoch ms after which no retry is started. */
   deadline?: number;
   requestId?: string;
@@ -39,6 +45,10 @@ export type Send = (call: ErpCall) => Promise<ErpReply>;
  * circuit breaking, limits, coalescing and caching are independent pieces; `close()` is for a layer that holds
  * something to let go of at shutdown. A layer may expose more (the breaker's state, the cache's invalidation), but the
  * stack composes and closes every layer through this shape alone.
+ *
+ * Every ERP call travels every layer, 21 times for a page of 20 with detail fields, so a layer costs nothing for a
+ * call it has nothing to do with: it hands the call on with a plain function call (no async function, no promise or
+ * closure of its own), and a layer with nothing to do at all (tracing with no SDK registered) returns `next` itself.
  */
 export interface ErpLayer {
   wrap(next: Send): Send;
@@ -57,7 +67,7 @@ export function compose(...layers: ErpLayer[]): (base: Send) => Send {
  * The same call (or call context) without the caller's abort signal: for work nobody in particular waits for, or that
  * must not be cut short by one caller leaving (a shared read, a background refresh, a save's confirming re-read).
  */
-export function detached<T extends { signal?: AbortSignal }>(call: T): Omit<T, 'signal'> {
+export function detached<T extends { signal?: CallSignal }>(call: T): Omit<T, 'signal'> {
   const { signal: _signal, ...rest } = call;
   return rest;
 }

@@ -1,3 +1,4 @@
+import { cancelOf } from './abort';
 import type { CallKind, Endpoint, ErpCall, Send, SessionSource } from './call';
 import { decodeDetail, decodeMessage, decodeTable } from './decode';
 import type { ErpData, ErpDetail, ErpMessage, ErpTable } from './types';
@@ -86,18 +87,13 @@ export class ErpClient {
 
   private call(ctx: CallContext, endpoint: Exclude<Endpoint, 'login'>, datas: ErpData[]): ErpCall {
     const { kind, cmdkey } = envelope(endpoint);
-    return {
-      endpoint,
-      path: this.paths[endpoint],
-      kind,
-      cmdkey,
-      datas,
-      auth: ctx.auth,
-      // A save, once sent, must not be abandoned half-way by a client that went away.
-      ...(ctx.signal && kind === 'read' ? { signal: ctx.signal } : {}),
-      ...(ctx.deadline !== undefined ? { deadline: ctx.deadline } : {}),
-      ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-    };
+    const call: ErpCall = { endpoint, path: this.paths[endpoint], kind, cmdkey, datas, auth: ctx.auth };
+    // A save, once sent, must not be abandoned half-way by a client that went away. The request's signal gets one
+    // listener for all of its calls (abort.ts).
+    if (ctx.signal && kind === 'read') call.signal = cancelOf(ctx.signal);
+    if (ctx.deadline !== undefined) call.deadline = ctx.deadline;
+    if (ctx.requestId) call.requestId = ctx.requestId;
+    return call;
   }
 
   /** list.asp with `cmdkey: refresh`: one page of the after-sales list. */

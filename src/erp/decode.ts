@@ -10,7 +10,7 @@ import type { ErpBill, ErpDbType, ErpDetail, ErpField, ErpMessage, ErpReply, Erp
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
-const str = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 /** Raw newlines and tabs inside strings break JSON.parse; the ERP writes them unescaped. */
 function escapeControlCharsInStrings(text: string): string {
@@ -36,7 +36,7 @@ function escapeControlCharsInStrings(text: string): string {
 }
 
 export function parseReplyText(text: string, path = ''): unknown {
-  const trimmed = text.replace(/^\uFEFF/, '').trim();
+  const trimmed = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).trim();
   if (trimmed.startsWith('<')) throw new ErpBadResponseError('ERP answered an HTML page instead of JSON', 'html', { path });
   try {
     return JSON.parse(trimmed);
@@ -66,8 +66,9 @@ export function readEnvelope(json: unknown, path = ''): ErpReply {
     if (AUTH_STATUSES.has(status)) throw new ErpAuthError(`ERP refused the account (status ${status}): ${message}`, status, { path });
     throw new ErpStatusError(`ERP failure status ${status}: ${message}`, status, { path });
   }
-  const session = typeof header.session === 'string' && header.session !== '' ? header.session : undefined;
-  return { header: { status, message, ...(session ? { session } : {}) }, body: isObj(json.body) ? json.body : undefined };
+  const read: ErpReply['header'] = { status, message };
+  if (typeof header.session === 'string' && header.session !== '') read.session = header.session;
+  return { header: read, body: isObj(json.body) ? json.body : undefined };
 }
 
 function model(reply: ErpReply, path: string): { name: string; value: unknown } {
@@ -101,16 +102,16 @@ export function decodeTable(reply: ErpReply, path = ''): ErpTable {
     return { id: str(col.id), dbtype: DBTYPES.has(dbtype) ? dbtype : 'string' };
   });
   const rawRows = Array.isArray(table.rows) ? table.rows : [];
-  const rows = rawRows.map((r) => {
+  // Each row zipped once, here: the domain reads its cells by column id and never zips it again (mapping.ts).
+  const rows: Array<Record<string, string>> = [];
+  for (const r of rawRows) {
     // Some installs wrap a row as {value: [...]}.
     const cells: unknown = isObj(r) ? r.value : r;
     if (!Array.isArray(cells)) throw new ErpBadResponseError('table row is not an array', 'shape', { path });
     const row: Record<string, string> = {};
-    columns.forEach((c, i) => {
-      row[c.id] = str(cells[i]);
-    });
-    return row;
-  });
+    for (let i = 0; i < columns.length; i++) row[columns[i]!.id] = str(cells[i]);
+    rows.push(row);
+  }
   const pageSize = num(page.pagesize);
   const recordCount = num(page.recordcount);
   return {
@@ -125,36 +126,39 @@ export function decodeTable(reply: ErpReply, path = ''): ErpTable {
   };
 }
 
+// A detail reply is decoded for every service a page shows (21 replies per page of 20): plain loops, no
+// intermediate arrays or spread copies.
 function decodeField(f: unknown): ErpField {
   const field = isObj(f) ? f : {};
-  const source = isObj(field.source) ? field.source : undefined;
-  const options = source && Array.isArray(source.options)
-    ? source.options.filter(isObj).map((o) => ({ name: str(o.n), value: str(o.v) }))
-    : undefined;
-  return {
+  const decoded: ErpField = {
     id: str(field.id),
     caption: str(field.caption),
     dbtype: str(field.dbtype),
     type: str(field.type),
     text: str(field.text),
     value: str(field.value),
-    ...(options ? { options } : {}),
   };
+  const source = field.source;
+  if (isObj(source) && Array.isArray(source.options)) {
+    const options: NonNullable<ErpField['options']> = [];
+    for (const o of source.options) if (isObj(o)) options.push({ name: str(o.n), value: str(o.v) });
+    decoded.options = options;
+  }
+  return decoded;
 }
 
 function decodeBill(value: unknown, path: string): ErpBill {
   if (!isObj(value)) throw new ErpBadResponseError('BillClass missing', 'shape', { path });
-  const groups = Array.isArray(value.groups) ? value.groups : [];
-  return {
-    id: str(value.id),
-    caption: str(value.caption),
-    value: str(value.value),
-    groups: groups.filter(isObj).map((g) => ({
-      id: str(g.id),
-      caption: str(g.caption),
-      fields: (Array.isArray(g.fields) ? g.fields : []).map(decodeField),
-    })),
-  };
+  const rawGroups = Array.isArray(value.groups) ? value.groups : [];
+  const groups: ErpBill['groups'] = [];
+  for (const g of rawGroups) {
+    if (!isObj(g)) continue;
+    const rawFields = Array.isArray(g.fields) ? g.fields : [];
+    const fields: ErpField[] = [];
+    for (const f of rawFields) fields.push(decodeField(f));
+    groups.push({ id: str(g.id), caption: str(g.caption), fields });
+  }
+  return { id: str(value.id), caption: str(value.caption), value: str(value.value), groups };
 }
 
 function decodeMessageValue(value: unknown): ErpMessage {

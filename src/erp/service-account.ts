@@ -87,6 +87,10 @@ export class ServiceAccountSession implements SessionSource {
     return this.current !== undefined ? Promise.resolve(this.current) : this.login(call);
   }
 
+  held(): string | undefined {
+    return this.current;
+  }
+
   renew(stale: string, call: ErpCall): Promise<string> {
     // Someone else already replaced the refused token: use theirs rather than log in again.
     if (this.current !== undefined && this.current !== stale) return Promise.resolve(this.current);

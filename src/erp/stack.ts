@@ -10,7 +10,6 @@ import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
 import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
 import { withSession } from './layers/session';
-import { callSignals } from './layers/signal';
 import { traceAttempts, traceCalls, traceEvents } from './layers/trace';
 import type { ErpObserver } from './observer';
 import { ServiceAccountSession, type ServiceSessionOptions } from './service-account';
@@ -73,7 +72,7 @@ export function createErpStack(options: ErpStackOptions, reports: ErpObserver = 
 
   /**
    * The whole client, outermost first, as a call travels:
-   * - the call's trace span, then its own abort signal (one listener on its caller's, however many calls it makes);
+   * - the call's trace span (nothing at all while no tracing SDK is registered);
    * - the write fence comes first of what acts on calls, so a write's settling bump happens before its caller sees the
    *   reply (and re-reads);
    * - the read cache and coalescing see each caller's read once, and honour that same fence;
@@ -85,7 +84,6 @@ export function createErpStack(options: ErpStackOptions, reports: ErpObserver = 
    */
   const layers: ErpLayer[] = [
     traceCalls(),
-    callSignals(),
     fence,
     ...(cache ? [cache] : []),
     ...(options.coalesce ? [coalesce(observer, fence)] : []),

@@ -1,8 +1,11 @@
-import { Pool, errors as undiciErrors } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { cancelOf, type Cancel } from './abort';
+import type { ErpCall, Send } from './call';
 import { readEnvelope, parseReplyText } from './decode';
 import { ErpAbortedError, ErpBadResponseError, ErpClosedError, ErpConnectError, ErpError, ErpHttpStatusError, ErpSocketError, ErpTimeoutError } from './errors';
-import type { ErpCall, Send } from './call';
-import { deadline, type Deadline } from './deadline';
+import { ExpiryQueue, type Expiring } from './expiry';
+import type { ErpReply } from './types';
 
 export interface TransportOptions {
   baseUrl: string;
@@ -29,17 +32,38 @@ function errorCode(e: unknown): string {
   return e !== null && typeof e === 'object' && 'code' in e ? String((e as { code: unknown }).code) : '';
 }
 
-/** The bottom of the stack: one POST over a keep-alive undici pool, answered as a checked envelope. */
+/** undici refuses to dispatch after it was told to stop (close() lets those in flight finish). */
+const stopped = (e: unknown) => e instanceof undiciErrors.ClientClosedError || e instanceof undiciErrors.ClientDestroyedError;
+
+/** What an attempt needs of its transport. */
+interface Wire {
+  /** The attempts on the wire, oldest first, each until its total time limit. */
+  readonly attempts: ExpiryQueue<Attempt>;
+  /** A reply read off the wire whole: checked and parsed, or the error it is. */
+  answer(call: ErpCall, status: number, text: string, contentLength: string | string[] | undefined): ErpReply;
+  /** What undici's failure of an attempt means for the caller. */
+  failure(e: unknown, call: ErpCall): ErpError;
+  timedOut(call: ErpCall): ErpTimeoutError;
+}
+
+/**
+ * The bottom of the stack: one POST over a keep-alive undici pool, answered as a checked envelope.
+ *
+ * Each attempt is an undici dispatch handler that collects the reply's bytes itself (no response stream, no abort
+ * signal of its own). Its time limit (ZB_TIMEOUT_MS, queueing for a socket included) is kept by the transport's
+ * one expiry timer (expiry.ts), and its caller's abort reaches it through the call's signal (abort.ts): no timer and
+ * no AbortController per call. Headers and body stall limits are undici's own (its coarse shared clock).
+ */
 export class ErpTransport {
   private readonly pool: Pool;
   private readonly basePath: string;
+  private readonly headers: Record<string, string>;
+  private readonly wire: Wire;
 
-  constructor(
-    private readonly options: TransportOptions,
-    private readonly wire: WireObserver = {},
-  ) {
+  constructor(options: TransportOptions, observer: WireObserver = {}) {
     const url = new URL(options.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
+    this.headers = { 'content-type': options.contentType, accept: 'application/json, text/html;q=0.5' };
     this.pool = new Pool(url.origin, {
       connections: options.connections,
       connect: { timeout: options.connectTimeoutMs },
@@ -48,54 +72,147 @@ export class ErpTransport {
       maxResponseSize: options.maxResponseBytes,
       pipelining: 1,
     });
+    this.wire = {
+      attempts: new ExpiryQueue(options.totalTimeoutMs),
+      answer: (call, status, text, contentLength) => {
+        observer.reply?.(call, status, text, contentLength);
+        if (status !== 200) throw new ErpHttpStatusError(status, { path: call.path });
+        try {
+          return readEnvelope(parseReplyText(text, call.path), call.path);
+        } catch (e) {
+          if (e instanceof ErpError) throw e;
+          throw new ErpBadResponseError(`unreadable ERP reply: ${(e as Error).message}`, 'shape', { path: call.path });
+        }
+      },
+      failure: classify,
+      timedOut: (call) => new ErpTimeoutError(`ERP call exceeded ${options.totalTimeoutMs} ms`, 'total', { path: call.path }),
+    };
   }
 
-  readonly send: Send = async (call) => {
-    const limit = deadline(this.options.totalTimeoutMs, call.signal);
-    let text: string;
-    let status: number;
-    let contentLength: string | string[] | undefined;
-    try {
-      const res = await this.pool.request({
-        method: 'POST',
-        path: this.basePath + call.path,
-        headers: { 'content-type': this.options.contentType, accept: 'application/json, text/html;q=0.5' },
-        body: JSON.stringify({ session: call.session ?? '', cmdkey: call.cmdkey, datas: call.datas }),
-        signal: limit.signal,
-      });
-      status = res.statusCode;
-      contentLength = res.headers['content-length'];
-      text = await res.body.text();
-    } catch (e) {
-      throw this.classify(e, call, limit);
-    } finally {
-      limit.dispose();
-    }
-    this.wire.reply?.(call, status, text, contentLength);
-    if (status !== 200) throw new ErpHttpStatusError(status, { path: call.path });
-    try {
-      return readEnvelope(parseReplyText(text, call.path), call.path);
-    } catch (e) {
-      if (e instanceof ErpError) throw e;
-      throw new ErpBadResponseError(`unreadable ERP reply: ${(e as Error).message}`, 'shape', { path: call.path });
-    }
-  };
-
-  private classify(e: unknown, call: ErpCall, limit: Deadline): ErpError {
-    const code = errorCode(e);
-    const path = call.path;
-    if (limit.timedOut) return new ErpTimeoutError(`ERP call exceeded ${this.options.totalTimeoutMs} ms`, 'total', { path, cause: e });
-    if (call.signal?.aborted) return new ErpAbortedError({ phase: 'sent', path });
-    // close() refuses new requests but lets those in flight finish: a refused one was never sent.
-    if (e instanceof undiciErrors.ClientClosedError) return new ErpClosedError({ path, cause: e });
-    if (CONNECT_CODES.has(code)) return new ErpConnectError(`cannot connect to the ERP (${code})`, { path, cause: e });
-    if (e instanceof undiciErrors.HeadersTimeoutError) return new ErpTimeoutError('ERP sent no reply headers in time', 'headers', { path, cause: e });
-    if (e instanceof undiciErrors.BodyTimeoutError) return new ErpTimeoutError('ERP reply body stalled', 'body', { path, cause: e });
-    if (e instanceof undiciErrors.ResponseExceededMaxSizeError) return new ErpBadResponseError('ERP reply exceeds the size limit', 'shape', { path });
-    return new ErpSocketError(`ERP connection failed (${code || (e as Error).message})`, { path, cause: e });
-  }
+  readonly send: Send = (call) =>
+    new Promise<ErpReply>((resolve, reject) => {
+      const attempt = new Attempt(this.wire, call, resolve, reject);
+      if (call.signal?.aborted) {
+        attempt.fail(new ErpAbortedError({ phase: 'sent', path: call.path }));
+        return;
+      }
+      attempt.start();
+      this.pool.dispatch(
+        {
+          method: 'POST',
+          path: this.basePath + call.path,
+          headers: this.headers,
+          body: JSON.stringify({ session: call.session ?? '', cmdkey: call.cmdkey, datas: call.datas }),
+        },
+        attempt,
+      );
+    });
 
   async close(): Promise<void> {
     await this.pool.close();
+  }
+}
+
+function classify(e: unknown, call: ErpCall): ErpError {
+  const code = errorCode(e);
+  const path = call.path;
+  // close() refuses new requests but lets those in flight finish: a refused one was never sent.
+  if (stopped(e)) return new ErpClosedError({ path, cause: e });
+  if (CONNECT_CODES.has(code)) return new ErpConnectError(`cannot connect to the ERP (${code})`, { path, cause: e });
+  if (e instanceof undiciErrors.HeadersTimeoutError) return new ErpTimeoutError('ERP sent no reply headers in time', 'headers', { path, cause: e });
+  if (e instanceof undiciErrors.BodyTimeoutError) return new ErpTimeoutError('ERP reply body stalled', 'body', { path, cause: e });
+  if (e instanceof undiciErrors.ResponseExceededMaxSizeError) return new ErpBadResponseError('ERP reply exceeds the size limit', 'shape', { path });
+  return new ErpSocketError(`ERP connection failed (${code || (e as Error).message})`, { path, cause: e });
+}
+
+/**
+ * One attempt on the wire, as undici's dispatch handler. It settles its caller's promise exactly once: with the
+ * reply, undici's error, its time limit or its caller's abort, whichever comes first; after a limit or an abort the
+ * request is aborted in undici (at once, or when undici starts it if it is still waiting for a socket).
+ */
+class Attempt implements Dispatcher.DispatchHandler, Expiring {
+  expiresAt = 0;
+  private settled = false;
+  private controller: Dispatcher.DispatchController | undefined;
+  private abandoned: Error | undefined;
+  private status = 0;
+  private contentLength: string | string[] | undefined;
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  private cancel: Cancel | undefined;
+
+  constructor(
+    private readonly wire: Wire,
+    private readonly call: ErpCall,
+    private readonly resolve: (reply: ErpReply) => void,
+    private readonly reject: (error: ErpError) => void,
+  ) {}
+
+  start(): void {
+    this.wire.attempts.add(this);
+    if (this.call.signal) {
+      this.cancel = cancelOf(this.call.signal);
+      this.cancel.watch(this.onAbort);
+    }
+  }
+
+  fail(error: ErpError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.wire.attempts.delete(this);
+    this.cancel?.unwatch(this.onAbort);
+    this.reject(error);
+  }
+
+  expire(): void {
+    // Already out of the expiry queue.
+    this.abandon(this.wire.timedOut(this.call));
+  }
+
+  private readonly onAbort = (): void => {
+    this.abandon(new ErpAbortedError({ phase: 'sent', path: this.call.path }));
+  };
+
+  private abandon(error: ErpError): void {
+    if (this.settled) return;
+    this.fail(error);
+    this.abandoned = error;
+    this.controller?.abort(error);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.abandoned) controller.abort(this.abandoned);
+    else this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.status = statusCode;
+    this.contentLength = headers['content-length'];
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.wire.attempts.delete(this);
+    this.cancel?.unwatch(this.onAbort);
+    const chunks = this.chunks;
+    const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, this.bytes).toString('utf8');
+    let reply: ErpReply;
+    try {
+      reply = this.wire.answer(this.call, this.status, text, this.contentLength);
+    } catch (e) {
+      this.reject(e as ErpError);
+      return;
+    }
+    this.resolve(reply);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.fail(this.wire.failure(error, this.call));
   }
 }

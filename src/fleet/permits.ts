@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Semaphore as RedisSemaphore } from 'redis-semaphore';
+import { abortSignalOf, cancelOf, type CallSignal } from '../erp/abort';
 import type { ErpLayer, Send } from '../erp/call';
 import { ErpAbortedError, ErpBusyError } from '../erp/errors';
 import type { FleetObserver } from './observer';
@@ -31,15 +32,16 @@ class LocalShare {
   private readonly waiters: Array<() => void> = [];
   constructor(private size: () => number) {}
 
-  acquire(maxWaitMs: number, signal?: AbortSignal): Promise<boolean> {
+  acquire(maxWaitMs: number, signal?: CallSignal): Promise<boolean> {
     if (this.active < this.size()) {
       this.active++;
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
+      const cancel = signal && cancelOf(signal);
       const done = (ok: boolean) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        cancel?.unwatch(onAbort);
         const at = this.waiters.indexOf(wake);
         if (at >= 0) this.waiters.splice(at, 1);
         resolve(ok);
@@ -50,7 +52,8 @@ class LocalShare {
       };
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), maxWaitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (cancel?.aborted) return done(false);
+      cancel?.watch(onAbort);
       this.waiters.push(wake);
     });
   }
@@ -124,7 +127,7 @@ export class FleetPermits implements ErpLayer {
       try {
         // A caller that leaves is not a Redis failure: it must not count towards pausing Redis for everyone.
         acquired = await this.redis.run('permits.acquire', () =>
-          semaphore.tryAcquire(call.signal).catch((e: unknown) => {
+          semaphore.tryAcquire(abortSignalOf(call.signal)).catch((e: unknown) => {
             if (call.signal?.aborted) return 'aborted' as const;
             throw e;
           }),

@@ -1,4 +1,4 @@
-import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
+import { HeaderMap, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../graphql/context';
 import { estimateOperation, type EstimateRules, type OperationEstimate } from '../graphql/cost';
@@ -101,43 +101,41 @@ export function admissionPlugin(
   rules: EstimateRules,
   metrics: Metrics,
 ): ApolloServerPlugin<GraphQLContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ contextValue, document, operation, request }) {
-          // Apollo resolves the operation before this hook: an unresolvable one never gets here.
-          if (!operation) return;
-          let estimate: OperationEstimate;
-          try {
-            estimate = estimateOperation(document, operation, request.variables, rules);
-          } catch (e) {
-            // Malformed `_entities` input: a client error, answered before anything runs.
-            if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { ...e.extensions, http: { status: 400 } } });
-            throw e;
-          }
-          const refuse = (error: GraphQLError, reason: string) => {
-            metrics.graphqlRefused.inc({ reason });
-            return error;
-          };
-          if (estimate.representations > limits.maxRepresentations) {
-            throw refuse(tooExpensive('representations', estimate.representations, limits.maxRepresentations, 'ZB_MAX_REPRESENTATIONS'), 'cost');
-          }
-          if (estimate.erpCalls > limits.maxErpCalls) {
-            throw refuse(tooExpensive('ERP calls', estimate.erpCalls, limits.maxErpCalls, 'ZB_MAX_ERP_CALLS_PER_OPERATION'), 'cost');
-          }
-          if (estimate.items > limits.maxItems) throw refuse(tooExpensive('items', estimate.items, limits.maxItems, 'ZB_MAX_ITEMS_PER_OPERATION'), 'cost');
-          if (estimate.erpCalls > 0 && contextValue.unauthenticated) {
-            throw refuse(
-              new GraphQLError(contextValue.unauthenticated, { extensions: { code: ErrorCode.Unauthenticated, http: { status: 401 } } }),
-              'unauthenticated',
-            );
-          }
-          if (!contextValue.reserve(estimatedBytes(estimate))) {
-            metrics.graphqlShed.inc();
-            throw refuse(serverBusy('The service is at its memory budget for operations in flight; try again shortly.'), 'budget');
-          }
-        },
+  // The listener keeps nothing per request: one for all of them.
+  const listening = Promise.resolve<GraphQLRequestListener<GraphQLContext>>({
+    async didResolveOperation({ contextValue, document, operation, request }) {
+      // Apollo resolves the operation before this hook: an unresolvable one never gets here.
+      if (!operation) return;
+      let estimate: OperationEstimate;
+      try {
+        estimate = estimateOperation(document, operation, request.variables, rules);
+      } catch (e) {
+        // Malformed `_entities` input: a client error, answered before anything runs.
+        if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { ...e.extensions, http: { status: 400 } } });
+        throw e;
+      }
+      const refuse = (error: GraphQLError, reason: string) => {
+        metrics.graphqlRefused.inc({ reason });
+        return error;
       };
+      if (estimate.representations > limits.maxRepresentations) {
+        throw refuse(tooExpensive('representations', estimate.representations, limits.maxRepresentations, 'ZB_MAX_REPRESENTATIONS'), 'cost');
+      }
+      if (estimate.erpCalls > limits.maxErpCalls) {
+        throw refuse(tooExpensive('ERP calls', estimate.erpCalls, limits.maxErpCalls, 'ZB_MAX_ERP_CALLS_PER_OPERATION'), 'cost');
+      }
+      if (estimate.items > limits.maxItems) throw refuse(tooExpensive('items', estimate.items, limits.maxItems, 'ZB_MAX_ITEMS_PER_OPERATION'), 'cost');
+      if (estimate.erpCalls > 0 && contextValue.unauthenticated) {
+        throw refuse(
+          new GraphQLError(contextValue.unauthenticated, { extensions: { code: ErrorCode.Unauthenticated, http: { status: 401 } } }),
+          'unauthenticated',
+        );
+      }
+      if (!contextValue.reserve(estimatedBytes(estimate))) {
+        metrics.graphqlShed.inc();
+        throw refuse(serverBusy('The service is at its memory budget for operations in flight; try again shortly.'), 'budget');
+      }
     },
-  };
+  });
+  return { requestDidStart: () => listening };
 }

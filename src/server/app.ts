@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { Logger } from 'pino';
@@ -32,6 +32,7 @@ import { createChangeFeed, ErpLoad } from './feed';
 import { createFleet } from './fleet';
 import { erpObserver } from './observer';
 import { errorCapPlugin, requestLogPlugin } from './plugins';
+import { inlineTraceWhenAsked } from './inline-trace';
 import { operationTracePlugin } from './tracing-plugin';
 import { readiness } from './readiness';
 import { router } from './routes';
@@ -252,6 +253,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       // Their drainServer ends every SSE stream and callback subscription with `complete` on apollo.stop().
       sse.plugin,
       callback.plugin,
+      // Federated tracing (ftv1) only for a gateway that asks for it, in place of Apollo's own plugin (inline-trace.ts).
+      ApolloServerPluginInlineTraceDisabled(),
+      inlineTraceWhenAsked(),
     ],
   });
   await apollo.start();

@@ -44,13 +44,17 @@ export function graphqlEndpoint(deps: GraphQLEndpointDeps): (req: IncomingMessag
 
   async function execute(req: IncomingMessage, res: ServerResponse, requestId: string, body: unknown, ticket: Ticket): Promise<void> {
     const headers = new HeaderMap();
-    for (const [key, value] of Object.entries(req.headers)) {
+    const given = req.headers;
+    for (const key in given) {
+      const value = given[key];
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
+    const url = req.url ?? '/';
     const httpGraphQLRequest: HTTPGraphQLRequest = {
       method: (req.method ?? 'GET').toUpperCase(),
       headers,
-      search: new URL(req.url ?? '/', 'http://localhost').search,
+      // A POST's URL rarely has a query string: only then is it worth a URL object (which normalises it).
+      search: url.includes('?') ? new URL(url, 'http://localhost').search : '',
       body,
     };
     // Released as soon as the response ends.

@@ -2,14 +2,33 @@ import type { Logger } from 'pino';
 import type { ErpObserver } from '../erp/observer';
 import type { Metrics } from './metrics';
 
+/**
+ * A metric's child per label value, made once: every ERP attempt counts and times itself, and prom-client's
+ * `inc(labels)` / `observe(labels, v)` hash a fresh labels object each time. Endpoints and outcomes are a small closed
+ * set (ours, not a client's), so these maps stay small.
+ */
+function byLabel<T>(make: (value: string) => T): (value: string) => T {
+  const made = new Map<string, T>();
+  return (value) => {
+    let child = made.get(value);
+    if (child === undefined) made.set(value, (child = make(value)));
+    return child;
+  };
+}
+
 /** The ERP client's reports, as log lines and metrics. Only the endpoint, outcome and ids: never datas or tokens. */
 export function erpObserver(logger: Logger, metrics: Metrics): ErpObserver {
+  const calls = byLabel((endpoint) => byLabel((outcome) => metrics.erpCalls.labels({ endpoint, outcome })));
+  const latency = byLabel((endpoint) => metrics.erpLatency.labels({ endpoint }));
   return {
     attempt(call, outcome, durationMs) {
-      metrics.erpCalls.inc({ endpoint: call.endpoint, outcome });
-      metrics.erpLatency.observe({ endpoint: call.endpoint }, durationMs / 1000);
+      calls(call.endpoint)(outcome).inc();
+      latency(call.endpoint).observe(durationMs / 1000);
+      const ok = outcome === 'ok';
+      // The line is made only when its level is written (every successful call is a debug line).
+      if (ok && !logger.isLevelEnabled('debug')) return;
       const line = { msg: 'erp call', requestId: call.requestId, endpoint: call.endpoint, kind: call.kind, outcome, durationMs: Math.round(durationMs) };
-      if (outcome === 'ok') logger.debug(line);
+      if (ok) logger.debug(line);
       else logger.warn(line);
     },
     retry(call, attempt, delayMs, code) {

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from 'pino';
 import type { GraphQLContext } from '../graphql/context';
@@ -77,20 +77,18 @@ export function requestLogPlugin(logger: Logger, metrics: Metrics): ApolloServer
  * otherwise answer (and serialise) one error per item and field.
  */
 export function errorCapPlugin(): ApolloServerPlugin<GraphQLContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response }) {
-          if (response.body.kind !== 'single') return;
-          const errors = response.body.singleResult.errors;
-          if (!errors || errors.length <= MAX_RESPONSE_ERRORS) return;
-          const dropped = errors.length - (MAX_RESPONSE_ERRORS - 1);
-          response.body.singleResult.errors = [
-            ...errors.slice(0, MAX_RESPONSE_ERRORS - 1),
-            { message: `${dropped} more errors omitted`, extensions: { code: errors[MAX_RESPONSE_ERRORS - 1]?.extensions?.code ?? ApolloServerErrorCode.INTERNAL_SERVER_ERROR, omitted: dropped } },
-          ];
-        },
-      };
+  // The listener keeps nothing per request: one for all of them.
+  const listening = Promise.resolve<GraphQLRequestListener<GraphQLContext>>({
+    async willSendResponse({ response }) {
+      if (response.body.kind !== 'single') return;
+      const errors = response.body.singleResult.errors;
+      if (!errors || errors.length <= MAX_RESPONSE_ERRORS) return;
+      const dropped = errors.length - (MAX_RESPONSE_ERRORS - 1);
+      response.body.singleResult.errors = [
+        ...errors.slice(0, MAX_RESPONSE_ERRORS - 1),
+        { message: `${dropped} more errors omitted`, extensions: { code: errors[MAX_RESPONSE_ERRORS - 1]?.extensions?.code ?? ApolloServerErrorCode.INTERNAL_SERVER_ERROR, omitted: dropped } },
+      ];
     },
-  };
+  });
+  return { requestDidStart: () => listening };
 }

@@ -2,6 +2,7 @@ import type { ApolloServerPlugin, HeaderMap, HTTPGraphQLRequest } from '@apollo/
 import { unwrapResolverError } from '@apollo/server/errors';
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
 import type { GraphQLContext } from '../graphql/context';
+import { registeredTracer } from '../erp/layers/trace';
 import { classifyError } from '../graphql/errors';
 import { clip } from './log-fields';
 
@@ -36,11 +37,14 @@ const operations = new WeakMap<HTTPGraphQLRequest, Span>();
 
 /** Runs `execute` (Apollo's executeHTTPGraphQLRequest for `request`) inside the operation's span. */
 export async function traceOperation<T>(request: HTTPGraphQLRequest, requestId: string, execute: () => Promise<T>): Promise<T> {
+  // Tracing off: nothing to start, extract or carry.
+  const tracer = registeredTracer(GRAPHQL_TRACER);
+  if (!tracer) return execute();
   const active = context.active();
   // An HTTP server span someone else made active is the parent; otherwise the caller's context from the headers.
   const parent = trace.getSpan(active) ? active : propagation.extract(active, request.headers, headers);
-  const span = trace.getTracer(GRAPHQL_TRACER).startSpan('GraphQL Operation', { kind: SpanKind.SERVER, attributes: { [OperationAttr.requestId]: requestId } }, parent);
-  // Tracing off: the no-op span has no ids, so there is nothing to make active.
+  const span = tracer.startSpan('GraphQL Operation', { kind: SpanKind.SERVER, attributes: { [OperationAttr.requestId]: requestId } }, parent);
+  // A no-op span (this trace not sampled at all) has no ids, so there is nothing to make active.
   if (!isSpanContextValid(span.spanContext())) return execute();
   operations.set(request, span);
   try {
@@ -51,12 +55,15 @@ export async function traceOperation<T>(request: HTTPGraphQLRequest, requestId: 
   }
 }
 
+// One resolved promise for every request with nothing to trace: Apollo awaits each plugin's requestDidStart.
+const NOTHING: Promise<void> = Promise.resolve();
+
 export function operationTracePlugin(): ApolloServerPlugin<GraphQLContext> {
   return {
-    async requestDidStart({ request }) {
+    requestDidStart({ request }) {
       const span = request.http ? operations.get(request.http) : undefined;
-      if (!span?.isRecording()) return;
-      return {
+      if (!span?.isRecording()) return NOTHING;
+      return Promise.resolve({
         async didResolveOperation({ operation, operationName }) {
           if (!operation) return;
           const type = operation.operation;
@@ -74,7 +81,7 @@ export function operationTracePlugin(): ApolloServerPlugin<GraphQLContext> {
           span.setAttribute(OperationAttr.errorCodes, codes);
           span.setStatus({ code: SpanStatusCode.ERROR, message: codes.join(',') });
         },
-      };
+      });
     },
   };
 }

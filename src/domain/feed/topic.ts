@@ -1,4 +1,4 @@
-import type { AfterSaleService } from '../model';
+import { MappedService, type AfterSaleService } from '../model';
 import { FeedUnauthenticatedError } from './errors';
 import type { FeedMessage, RowChange } from './model';
 import type { BusSubscription, FeedBus, FeedObserver } from './ports';
@@ -9,7 +9,7 @@ import type { WindowSource } from './source';
 
 /** A service just saved through this subgraph: every field comes from a fresh detail read, through the loader. */
 function savedService(id: string): AfterSaleService {
-  return { id, source: 'list', known: new Set(), fields: {} };
+  return new MappedService(id, 'list', {}, []);
 }
 
 /**

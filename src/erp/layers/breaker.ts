@@ -58,6 +58,10 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
       resetTimeout: options.resetTimeoutMs,
       rollingCountTimeout: options.rollingWindowMs,
       rollingCountBuckets: 10,
+      // Only the counts decide; latency percentiles (a sorted copy of every call's latency in the window, on every
+      // failure) and per-bucket snapshots (the same, every second) are work nobody reads.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       // true = "not a failure".
       errorFilter: (e: unknown) => !isErpError(e) || !countsAgainstErp(e),
     });
@@ -70,18 +74,15 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
     wrap: (next) => {
       breaker ??= make();
       const b = breaker;
-      return async (call) => {
-        try {
-          return await b.fire(call, next);
-        } catch (e) {
-          if (isErpError(e) || !(e instanceof Error)) throw e;
-          // opossum's own refusals, as our named errors: open circuit, or a breaker already shut down by close().
-          const code = (e as { code?: string }).code;
-          if (code === 'EOPENBREAKER') throw new ErpCircuitOpenError({ path: call.path });
-          if (code === 'ESHUTDOWN') throw new ErpClosedError({ path: call.path });
-          throw e;
-        }
+      // opossum's own refusals, as our named errors: open circuit, or a breaker already shut down by close().
+      const named = (call: ErpCall, e: unknown): never => {
+        if (isErpError(e) || !(e instanceof Error)) throw e;
+        const code = (e as { code?: string }).code;
+        if (code === 'EOPENBREAKER') throw new ErpCircuitOpenError({ path: call.path });
+        if (code === 'ESHUTDOWN') throw new ErpClosedError({ path: call.path });
+        throw e;
       };
+      return (call) => b.fire(call, next).then(undefined, (e: unknown) => named(call, e));
     },
     get state() {
       if (!breaker) return 'closed';

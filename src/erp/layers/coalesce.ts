@@ -1,4 +1,5 @@
-import { detached, readKey, type ErpLayer } from '../call';
+import { Cancel, cancelOf } from '../abort';
+import { readKey, type ErpCall, type ErpLayer, type Send } from '../call';
 import { ErpAbortedError } from '../errors';
 import { readTags, type WriteFence } from '../fence';
 import type { ErpObserver } from '../observer';
@@ -7,7 +8,8 @@ import type { ErpReply } from '../types';
 interface Flight {
   promise: Promise<ErpReply>;
   waiters: number;
-  controller: AbortController;
+  /** The shared call's own signal: aborted when its last waiter leaves. */
+  cancel: Cancel;
   /** The write fence's position when the flight started, and what it reads. */
   startedAt: number;
   tags: readonly string[];
@@ -23,52 +25,59 @@ interface Flight {
  */
 export function coalesce(observer: ErpObserver = {}, fence?: WriteFence): ErpLayer {
   const flights = new Map<string, Flight>();
+
+  const start = (key: string, call: ErpCall, next: Send): Flight => {
+    const cancel = new Cancel();
+    // The shared call follows no one caller's signal: only its own, aborted when the last waiter leaves.
+    const promise = next({ ...call, signal: cancel });
+    const flight: Flight = { promise, waiters: 0, cancel, startedAt: fence?.position() ?? 0, tags: fence ? readTags(call) : [] };
+    // Registered first, so the key is free before any waiter hears the answer; it also handles the flight's own
+    // rejection, which every waiter may have left.
+    const land = () => {
+      if (flights.get(key) === flight) flights.delete(key);
+    };
+    promise.then(land, land);
+    flights.set(key, flight);
+    return flight;
+  };
+
   return {
     wrap: (next) => (call) => {
       if (call.kind !== 'read') return next(call);
-      if (call.signal?.aborted) return Promise.reject(new ErpAbortedError({ phase: 'unsent', path: call.path }));
+      const signal = call.signal;
+      if (signal?.aborted) return Promise.reject(new ErpAbortedError({ phase: 'unsent', path: call.path }));
       const key = readKey(call);
       let flight = flights.get(key);
       // The older flight goes on for its own waiters; the new one takes the key.
       if (flight && fence?.movedSince(flight.tags, flight.startedAt)) flight = undefined;
       if (flight) observer.coalesced?.(call);
-      else {
-        const controller = new AbortController();
-        const startedAt = fence?.position() ?? 0;
-        // The shared call follows no one caller's signal: only its own, aborted when the last waiter leaves.
-        const promise = next({ ...detached(call), signal: controller.signal }).finally(() => {
-          if (flights.get(key) === created) flights.delete(key);
-        });
-        // Every waiter may leave before it settles: the flight's own rejection must never go unhandled.
-        promise.catch(() => undefined);
-        const created: Flight = { promise, waiters: 0, controller, startedAt, tags: fence ? readTags(call) : [] };
-        flight = created;
-        flights.set(key, created);
-      }
+      else flight = start(key, call, next);
       const current = flight;
       current.waiters++;
-      const signal = call.signal;
       if (!signal) return current.promise.finally(() => current.waiters--);
       return new Promise<ErpReply>((resolve, reject) => {
+        const cancel = cancelOf(signal);
         let done = false;
         const leave = () => {
-          if (done) return;
           done = true;
           current.waiters--;
-          signal.removeEventListener('abort', onAbort);
+          cancel.unwatch(onAbort);
         };
         const onAbort = () => {
+          if (done) return;
           leave();
-          if (current.waiters === 0) current.controller.abort();
+          if (current.waiters === 0) current.cancel.abort();
           reject(new ErpAbortedError({ phase: 'shared', path: call.path }));
         };
-        signal.addEventListener('abort', onAbort, { once: true });
+        cancel.watch(onAbort);
         current.promise.then(
           (v) => {
+            if (done) return;
             leave();
             resolve(v);
           },
           (e: unknown) => {
+            if (done) return;
             leave();
             reject(e);
           },

@@ -1,5 +1,6 @@
-import type { ErpLayer, SessionSource } from '../call';
+import type { ErpCall, ErpLayer, SessionSource } from '../call';
 import { ErpAuthError, ErpSessionError } from '../errors';
+import type { ErpReply } from '../types';
 
 // The session kinds, importable with the layer that applies them (the server and tests take them from here).
 export type { Credentials } from '../client';
@@ -12,19 +13,23 @@ export { ServiceAccountSession, type ServiceSessionOptions, type SessionState, t
  */
 export function withSession(): ErpLayer {
   return {
-    wrap: (next) => async (call) => {
-      const auth = call.auth;
-      if (call.kind === 'login' || !auth) return next(call);
-      const token = await auth.token(call);
-      try {
-        return await next({ ...call, session: token });
-      } catch (e) {
+    wrap: (next) => {
+      const refused = async (call: ErpCall, auth: SessionSource, token: string, e: unknown): Promise<ErpReply> => {
         // The account itself is refused: a source that logs in stops using it (and backs off) instead of retrying.
         if (e instanceof ErpAuthError) auth.refused?.(token, e);
         if (!(e instanceof ErpSessionError) || !auth.renew) throw e;
         const fresh = await auth.renew(token, call);
         return next({ ...call, session: fresh });
-      }
+      };
+      const send = (call: ErpCall, auth: SessionSource, token: string): Promise<ErpReply> =>
+        next({ ...call, session: token }).then(undefined, (e: unknown) => refused(call, auth, token, e));
+      return (call) => {
+        const auth = call.auth;
+        if (call.kind === 'login' || !auth) return next(call);
+        // A token already held goes in at once; only a call that must wait for a login waits for a promise.
+        const held = auth.held?.();
+        return held !== undefined ? send(call, auth, held) : auth.token(call).then((token) => send(call, auth, token));
+      };
     },
   };
 }
@@ -45,5 +50,9 @@ export class ForwardedSession implements SessionSource {
 
   token(): Promise<string> {
     return Promise.resolve(this.tokenValue);
+  }
+
+  held(): string {
+    return this.tokenValue;
   }
 }

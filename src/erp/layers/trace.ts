@@ -1,4 +1,4 @@
-import { context, createContextKey, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, createContextKey, ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import type { ErpCall, ErpLayer } from '../call';
 import { ErpErrorCode, ErpHeaderStatusError, ErpHttpStatusError, isErpError } from '../errors';
 import type { ErpObserver } from '../observer';
@@ -66,7 +66,15 @@ class AttemptCount {
 }
 const ATTEMPTS = createContextKey('zb.erp.attempts');
 
-const tracer = () => trace.getTracer(ERP_TRACER);
+/**
+ * The named tracer of the registered tracing SDK; undefined while none is registered. Asked per call (a test or the
+ * SDK may register at any time), and cheap when the answer is no: the API's own `getTracer` would hand out a fresh
+ * proxy tracer, and `startSpan` a fresh non-recording span, for every ERP call of a process that traces nothing.
+ */
+export function registeredTracer(name: string): Tracer | undefined {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider ? provider.getDelegateTracer(name) : provider.getTracer(name);
+}
 
 const codeOf = (e: unknown): string => (isErpError(e) ? e.code : 'UNEXPECTED');
 
@@ -88,10 +96,12 @@ function failed(span: Span, e: unknown): string {
 export function traceCalls(): ErpLayer {
   return {
     wrap: (next) => (call) => {
+      // Tracing off: the call goes on as it is, with nothing made for it.
+      const tracer = registeredTracer(ERP_TRACER);
+      if (!tracer) return next(call);
       const parent = context.active();
-      const span = tracer().startSpan(`erp ${call.endpoint}`, { kind: SpanKind.INTERNAL }, parent);
-      // Tracing off (or this trace not sampled): nothing to record, nothing to carry. Attributes are built only past
-      // this point, so the no-op path allocates next to nothing.
+      const span = tracer.startSpan(`erp ${call.endpoint}`, { kind: SpanKind.INTERNAL }, parent);
+      // This trace not sampled: nothing to record, nothing to carry. Attributes are built only past this point.
       if (!span.isRecording()) return next(call);
       span.setAttributes({ [ErpAttr.endpoint]: call.endpoint, [ErpAttr.kind]: call.kind });
       if (call.requestId) span.setAttribute(ErpAttr.requestId, call.requestId);
@@ -132,8 +142,10 @@ export function traceAttempts(erpBaseUrl?: string): AttemptTracer {
   const onWire = new WeakMap<ErpCall, Span>();
   return {
     wrap: (next) => (call) => {
+      const tracer = registeredTracer(ERP_TRACER);
+      if (!tracer) return next(call);
       const parent = context.active();
-      const span = tracer().startSpan(`erp ${call.endpoint} attempt`, { kind: SpanKind.CLIENT }, parent);
+      const span = tracer.startSpan(`erp ${call.endpoint} attempt`, { kind: SpanKind.CLIENT }, parent);
       if (!span.isRecording()) return next(call);
       const count = parent.getValue(ATTEMPTS);
       const attempt = count instanceof AttemptCount ? ++count.n : 1;
@@ -206,7 +218,9 @@ export function traceEvents(observer: ErpObserver): ErpObserver {
     },
     waiting(call) {
       const done = observer.waiting?.(call);
-      const span = tracer().startSpan('erp queue', {}, context.active());
+      const tracer = registeredTracer(ERP_TRACER);
+      if (!tracer) return done;
+      const span = tracer.startSpan('erp queue', {}, context.active());
       if (!span.isRecording()) return done;
       span.setAttribute(ErpAttr.endpoint, call.endpoint);
       return (outcome) => {

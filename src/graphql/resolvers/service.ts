@@ -3,26 +3,17 @@ import type { GraphQLContext } from '../context';
 import type { AfterSaleServiceResolvers } from '../generated/resolvers-types';
 
 /**
- * A field the service already carries (the list had the column, or this is a detail read) resolves at once; any
- * other field waits for the request's detail loader. So a query that asks only for list columns calls no detail.
+ * A field the service already carries (the list had the column, or this is a detail read) resolves at once, without
+ * a promise; any other field waits for the request's detail loader. So a query that asks only for list columns calls
+ * no detail, and the fields are mapped from the ERP's reply only as they are asked for (domain/mapping.ts).
  */
-async function fieldOf<K extends ServiceField>(service: ServiceModel, name: K, ctx: GraphQLContext): Promise<ServiceFields[K] | null> {
-  if (service.known.has(name)) return service.fields[name] ?? null;
-  const detail = await ctx.services.services.byId(service.id);
-  return detail?.fields[name] ?? null;
+function field<K extends ServiceField>(name: K) {
+  const pick = (detail: ServiceModel | null): ServiceFields[K] | null => (detail ? detail.get(name) : null);
+  return (service: ServiceModel, _args: unknown, ctx: GraphQLContext): ServiceFields[K] | null | Promise<ServiceFields[K] | null> =>
+    service.has(name) ? service.get(name) : ctx.services.services.byId(service.id).then(pick);
 }
 
-const field =
-  <K extends ServiceField>(name: K) =>
-  (service: ServiceModel, _args: unknown, ctx: GraphQLContext) =>
-    fieldOf(service, name, ctx);
-
-const entity =
-  (name: 'customer' | 'contract' | 'project' | 'product') =>
-  async (service: ServiceModel, _args: unknown, ctx: GraphQLContext) => {
-    const ref = await fieldOf(service, name, ctx);
-    return ref ? { id: ref.id, name: ref.name } : null;
-  };
+const detailErpFields = (detail: ServiceModel | null) => detail?.erpFields() ?? [];
 
 export const AfterSaleService: AfterSaleServiceResolvers = {
   // Representations were checked before execution (graphql/cost.ts): an integer id is accepted as its text.
@@ -33,7 +24,8 @@ export const AfterSaleService: AfterSaleServiceResolvers = {
   category: field('category'),
   urgency: field('urgency'),
   result: field('result'),
-  customer: entity('customer'),
+  // An entity reference is { id, name } already: the type's own resolvers (entities.ts) take it from there.
+  customer: field('customer'),
   customerName: field('customerName'),
   productName: field('productName'),
   assignee: field('assignee'),
@@ -46,15 +38,11 @@ export const AfterSaleService: AfterSaleServiceResolvers = {
   contactPerson: field('contactPerson'),
   phone: field('phone'),
   mobile: field('mobile'),
-  contract: entity('contract'),
-  project: entity('project'),
-  product: entity('product'),
+  contract: field('contract'),
+  project: field('project'),
+  product: field('product'),
   acceptedVia: field('acceptedVia'),
   salesperson: field('salesperson'),
   handlingResult: field('handlingResult'),
-  erpFields: async (s, _args, ctx) => {
-    if (s.erpFields) return s.erpFields;
-    const detail = await ctx.services.services.byId(s.id);
-    return detail?.erpFields ?? [];
-  },
+  erpFields: (s, _args, ctx) => s.erpFields() ?? ctx.services.services.byId(s.id).then(detailErpFields),
 };

@@ -1,0 +1,63 @@
+/** Something with a time limit: `expire()` is called once `expiresAt` (epoch ms) has passed, unless it left first. */
+export interface Expiring {
+  expiresAt: number;
+  expire(): void;
+}
+
+/**
+ * Time limits of ONE length for things that start in order: the transport's attempts on the wire (ZB_TIMEOUT_MS),
+ * the limiter's queue (ZB_QUEUE_TIMEOUT_MS). With a single length the first in is the first to expire, so one timer,
+ * armed for the oldest, serves them all, where a setTimeout/clearTimeout pair each would cost a Timeout object and
+ * ~0.5-1 µs per ERP call. The items are kept in a Set, whose insertion order is their order of expiry; a queue can take
+ * them from the front (`shift`).
+ */
+export class ExpiryQueue<T extends Expiring> {
+  private readonly items = new Set<T>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly limitMs: number) {}
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  add(item: T): void {
+    item.expiresAt = Date.now() + this.limitMs;
+    this.items.add(item);
+    if (this.timer === undefined) this.arm(this.limitMs);
+  }
+
+  /** Takes `item` out before it expires; the timer, if it was the oldest's, finds the next one when it fires. */
+  delete(item: T): boolean {
+    return this.items.delete(item);
+  }
+
+  /** The oldest item, taken out. */
+  shift(): T | undefined {
+    for (const item of this.items) {
+      this.items.delete(item);
+      return item;
+    }
+    return undefined;
+  }
+
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(this.sweep, delayMs);
+    // A pending limit alone never keeps the process alive.
+    this.timer.unref();
+  }
+
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    for (const item of this.items) {
+      // Timers may fire a little before the wall clock says so: the rest waits for the next round.
+      if (item.expiresAt > now) {
+        if (this.timer === undefined) this.arm(item.expiresAt - now);
+        return;
+      }
+      this.items.delete(item);
+      item.expire();
+    }
+  };
+}
