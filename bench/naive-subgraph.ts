@@ -22,7 +22,10 @@ async function main(): Promise<void> {
     logger: createLogger(config.ZB_LOG_LEVEL),
     requestServices: (shared) => requestScope(shared, { detailLoader: oneCallPerAccess }),
   });
-  process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
+  const stop = () => void app.close().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  // Started by the bench over an IPC channel: when the bench is gone (killed, timed out), so is this process.
+  process.once('disconnect', stop);
 }
 
 main().catch((e: unknown) => {

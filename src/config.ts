@@ -44,8 +44,10 @@ const urlPrefixes = z
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 
 const DEFAULTS = {
-  ZB_DETAIL_CONCURRENCY: 8,
-  ZB_MAX_CONCURRENT_CALLS: 32,
+  /** Sockets to the ERP: the one number to size (README "Sizing the ERP connections"); the call caps follow it. */
+  ZB_MAX_CONNECTIONS: 16,
+  /** Largest socket count and process-wide call cap: undici's pool and p-limit take any number, an IIS does not. */
+  MAX_CONNECTIONS: 1024,
   ZB_RETRY_BASE_MS: 100,
   ZB_RETRY_MAX_MS: 2000,
   ZB_LOGIN_BACKOFF_MS: 60000,
@@ -67,10 +69,11 @@ const variables = z.object({
   ZB_CONTENT_TYPE: z.string().default('application/zsml; charset=utf-8'),
   ZB_TIMEOUT_MS: int(15000, 100),
   ZB_CONNECT_TIMEOUT_MS: int(3000, 50),
-  ZB_MAX_CONNECTIONS: int(16, 1, 1024),
+  // The ERP capacity: sockets, the process-wide call cap and each request's share of it, resolved together below.
+  ZB_MAX_CONNECTIONS: optionalInt(1, DEFAULTS.MAX_CONNECTIONS),
   ZB_MAX_RESPONSE_BYTES: int(20 * 1024 * 1024, 1024),
   ZB_DETAIL_CONCURRENCY: optionalInt(1, 256),
-  ZB_MAX_CONCURRENT_CALLS: int(DEFAULTS.ZB_MAX_CONCURRENT_CALLS, 1, 4096),
+  ZB_MAX_CONCURRENT_CALLS: optionalInt(1, DEFAULTS.MAX_CONNECTIONS),
   ZB_QUEUE_TIMEOUT_MS: int(5000, 1),
   ZB_RETRIES: int(2, 0, 10),
   ZB_RETRY_BASE_MS: optionalInt(1),
@@ -145,6 +148,34 @@ const variables = z.object({
   SIMULATOR_LATENCY_MS: int(0, 0),
 });
 
+/**
+ * The ERP capacity settings, derived from one another (README "Sizing the ERP connections"):
+ * - ZB_MAX_CONNECTIONS (sockets, default 16) is what the ERP sees: at most that many calls of this process at once.
+ * - ZB_MAX_CONCURRENT_CALLS (the process-wide call cap) defaults to the sockets. More calls than sockets would only
+ *   wait inside undici's pool for a socket: outside ZB_QUEUE_TIMEOUT_MS (UPSTREAM_BUSY) and `zb_erp_queued`, counted
+ *   as in flight, and holding a fleet permit (ZB_FLEET_MAX_CONCURRENT_CALLS) meanwhile; so it may not exceed them.
+ *   Set alone, the sockets follow it up (the calls the operator asked for reach the ERP, and no more).
+ * - ZB_DETAIL_CONCURRENCY (one request's ERP calls at once) defaults to half the call cap, rounded up: two requests
+ *   keep every socket busy, and no one request holds more than half of them (1 -> 1, 4 -> 2, 16 -> 8). It may not
+ *   exceed the call cap; the cap is never raised to fit it (that would load the ERP more than the operator chose).
+ * Explicit values are never changed: when they contradict, start-up stops and names the variable.
+ */
+function erpCapacity(v: z.output<typeof variables>, issue: (path: string, message: string) => void): { sockets: number; calls: number; detail: number } {
+  const sockets = v.ZB_MAX_CONNECTIONS ?? Math.max(DEFAULTS.ZB_MAX_CONNECTIONS, v.ZB_MAX_CONCURRENT_CALLS ?? 0);
+  const calls = v.ZB_MAX_CONCURRENT_CALLS ?? sockets;
+  if (calls > sockets) {
+    issue(
+      'ZB_MAX_CONCURRENT_CALLS',
+      `must be <= ZB_MAX_CONNECTIONS (${calls} > ${sockets}): calls beyond the sockets would only wait inside the HTTP client, outside ZB_QUEUE_TIMEOUT_MS; raise ZB_MAX_CONNECTIONS or leave ZB_MAX_CONCURRENT_CALLS unset (it follows the sockets)`,
+    );
+  }
+  const detail = v.ZB_DETAIL_CONCURRENCY ?? Math.ceil(calls / 2);
+  if (detail > calls) {
+    issue('ZB_DETAIL_CONCURRENCY', `must be <= ZB_MAX_CONCURRENT_CALLS (${detail} > ${calls}); it is each request's share of that cap (which defaults to ZB_MAX_CONNECTIONS)`);
+  }
+  return { sockets, calls, detail };
+}
+
 /** Every variable loadConfig reads. */
 export const CONFIG_VARIABLES = Object.keys(variables.shape) as ReadonlyArray<keyof typeof variables.shape>;
 
@@ -163,12 +194,7 @@ const schema = variables.transform((v, ctx) => {
   const loginBase = v.ZB_LOGIN_BACKOFF_MS ?? Math.min(DEFAULTS.ZB_LOGIN_BACKOFF_MS, loginMax);
   if (loginMax < loginBase) issue('ZB_LOGIN_BACKOFF_MAX_MS', `must be >= ZB_LOGIN_BACKOFF_MS (${loginMax} < ${loginBase})`);
 
-  // Detail concurrency is the per-request share of the process-wide ERP call cap. The cap is not raised
-  // implicitly: that would put more load on the ERP than the operator chose.
-  const detail = v.ZB_DETAIL_CONCURRENCY ?? Math.min(DEFAULTS.ZB_DETAIL_CONCURRENCY, v.ZB_MAX_CONCURRENT_CALLS);
-  if (detail > v.ZB_MAX_CONCURRENT_CALLS) {
-    issue('ZB_DETAIL_CONCURRENCY', `must be <= ZB_MAX_CONCURRENT_CALLS (${detail} > ${v.ZB_MAX_CONCURRENT_CALLS}); it is each request's share of that cap`);
-  }
+  const { sockets, calls, detail } = erpCapacity(v, issue);
 
   // A save plus its confirming re-read must fit in the shutdown grace. The ERP timeout is not shrunk implicitly.
   const shutdown = v.ZB_SHUTDOWN_TIMEOUT_MS ?? Math.max(DEFAULTS.ZB_SHUTDOWN_TIMEOUT_MS, 2 * v.ZB_TIMEOUT_MS + DEFAULTS.SHUTDOWN_MARGIN_MS);
@@ -203,6 +229,8 @@ const schema = variables.transform((v, ctx) => {
 
   return {
     ...v,
+    ZB_MAX_CONNECTIONS: sockets,
+    ZB_MAX_CONCURRENT_CALLS: calls,
     ZB_DETAIL_CONCURRENCY: detail,
     ZB_RETRY_BASE_MS: retryBase,
     ZB_RETRY_MAX_MS: retryMax,

@@ -1,5 +1,9 @@
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config';
-import { runUntilExit, stopAllSubgraphs } from './support/spawn-subgraph';
+import { startSimulator, type Simulator } from '../src/simulator/server';
+import { DEFAULT_SIMULATOR_PASSWORD, DEFAULT_SIMULATOR_USER } from '../src/simulator/users';
+import { until } from './helpers';
+import { poll } from './support/attack';
+import { runUntilExit, startSubgraph, stopAllSubgraphs, type ChildSubgraph } from './support/spawn-subgraph';
 
 /** Configuration as users set it: environment strings, validated by loadConfig (and by main for the exit code). */
 function rejects(env: Record<string, string>, variable: string, message?: RegExp): void {
@@ -54,8 +58,9 @@ describe('`ZB_RETRY_MAX_MS < ZB_RETRY_BASE_MS` is accepted', () => {
 
   it('rejects detail concurrency above the process-wide ERP call cap', () => {
     rejects({ ZB_DETAIL_CONCURRENCY: '16', ZB_MAX_CONCURRENT_CALLS: '8' }, 'ZB_DETAIL_CONCURRENCY', /ZB_MAX_CONCURRENT_CALLS/);
-    // Set alone above the default cap (32): the cap is not raised behind the operator's back.
+    // Set alone above the default cap (16, the default sockets): the cap is not raised behind the operator's back.
     rejects({ ZB_DETAIL_CONCURRENCY: '64' }, 'ZB_DETAIL_CONCURRENCY', /ZB_MAX_CONCURRENT_CALLS/);
+    rejects({ ZB_DETAIL_CONCURRENCY: '17' }, 'ZB_DETAIL_CONCURRENCY', /17 > 16/);
     expect(loadConfig({ ZB_DETAIL_CONCURRENCY: '8', ZB_MAX_CONCURRENT_CALLS: '8' }).ZB_DETAIL_CONCURRENCY).toBe(8);
   });
 
@@ -76,8 +81,9 @@ describe('`ZB_RETRY_MAX_MS < ZB_RETRY_BASE_MS` is accepted', () => {
     expect(defaults).toMatchObject({
       ZB_RETRY_BASE_MS: 100,
       ZB_RETRY_MAX_MS: 2000,
+      ZB_MAX_CONNECTIONS: 16,
       ZB_DETAIL_CONCURRENCY: 8,
-      ZB_MAX_CONCURRENT_CALLS: 32,
+      ZB_MAX_CONCURRENT_CALLS: 16,
       ZB_LOGIN_BACKOFF_MS: 60000,
       ZB_LOGIN_BACKOFF_MAX_MS: 3600000,
       ZB_TIMEOUT_MS: 15000,
@@ -89,6 +95,111 @@ describe('`ZB_RETRY_MAX_MS < ZB_RETRY_BASE_MS` is accepted', () => {
     expect(loadConfig({ ZB_LOGIN_BACKOFF_MS: '7200000' }).ZB_LOGIN_BACKOFF_MAX_MS).toBe(7200000);
     expect(loadConfig({ ZB_LOGIN_BACKOFF_MAX_MS: '1000' }).ZB_LOGIN_BACKOFF_MS).toBe(1000);
     expect(loadConfig({ ZB_TIMEOUT_MS: '30000' }).ZB_SHUTDOWN_TIMEOUT_MS).toBe(70000);
+  });
+});
+
+describe('Defaults that use the ERP capacity they are given: the call caps derive from ZB_MAX_CONNECTIONS', () => {
+  const caps = (env: Record<string, string>) => {
+    const c = loadConfig(env);
+    return [c.ZB_MAX_CONNECTIONS, c.ZB_MAX_CONCURRENT_CALLS, c.ZB_DETAIL_CONCURRENCY];
+  };
+
+  it.each([
+    // sockets alone: the process-wide call cap is the sockets, each request's share half of it (rounded up)
+    [{}, [16, 16, 8]],
+    [{ ZB_MAX_CONNECTIONS: '4' }, [4, 4, 2]],
+    [{ ZB_MAX_CONNECTIONS: '1' }, [1, 1, 1]],
+    [{ ZB_MAX_CONNECTIONS: '5' }, [5, 5, 3]],
+    [{ ZB_MAX_CONNECTIONS: '64' }, [64, 64, 32]],
+    [{ ZB_MAX_CONNECTIONS: '' }, [16, 16, 8]],
+    // the call cap alone: the sockets follow it up (never down), the share follows it
+    [{ ZB_MAX_CONCURRENT_CALLS: '8' }, [16, 8, 4]],
+    [{ ZB_MAX_CONCURRENT_CALLS: '32' }, [32, 32, 16]],
+    [{ ZB_MAX_CONCURRENT_CALLS: '1' }, [16, 1, 1]],
+    // the share alone, or with the sockets
+    [{ ZB_DETAIL_CONCURRENCY: '3' }, [16, 16, 3]],
+    [{ ZB_MAX_CONNECTIONS: '4', ZB_DETAIL_CONCURRENCY: '4' }, [4, 4, 4]],
+    [{ ZB_MAX_CONCURRENT_CALLS: '32', ZB_DETAIL_CONCURRENCY: '32' }, [32, 32, 32]],
+    // explicit values win, whatever the rule would have derived
+    [{ ZB_MAX_CONNECTIONS: '20', ZB_MAX_CONCURRENT_CALLS: '12', ZB_DETAIL_CONCURRENCY: '12' }, [20, 12, 12]],
+    [{ ZB_MAX_CONNECTIONS: '8', ZB_MAX_CONCURRENT_CALLS: '8', ZB_DETAIL_CONCURRENCY: '1' }, [8, 8, 1]],
+  ])('%j -> sockets, process call cap, per-request share %j', (env, expected) => {
+    expect(caps(env)).toEqual(expected);
+  });
+
+  it('refuses contradictions, naming the variable and the partner it contradicts', () => {
+    // more calls than sockets would only wait inside the HTTP client, outside ZB_QUEUE_TIMEOUT_MS
+    rejects({ ZB_MAX_CONNECTIONS: '16', ZB_MAX_CONCURRENT_CALLS: '32' }, 'ZB_MAX_CONCURRENT_CALLS', /ZB_MAX_CONNECTIONS \(32 > 16\)/);
+    rejects({ ZB_MAX_CONNECTIONS: '4', ZB_MAX_CONCURRENT_CALLS: '5' }, 'ZB_MAX_CONCURRENT_CALLS', /HTTP client/);
+    // a share above the cap derived from the sockets: the cap is not raised to fit it
+    rejects({ ZB_MAX_CONNECTIONS: '4', ZB_DETAIL_CONCURRENCY: '8' }, 'ZB_DETAIL_CONCURRENCY', /ZB_MAX_CONCURRENT_CALLS \(8 > 4\)/);
+    rejects({ ZB_MAX_CONCURRENT_CALLS: '4', ZB_DETAIL_CONCURRENCY: '5' }, 'ZB_DETAIL_CONCURRENCY', /5 > 4/);
+    // the ranges hold for every one of them
+    rejects({ ZB_MAX_CONNECTIONS: '0' }, 'ZB_MAX_CONNECTIONS');
+    rejects({ ZB_MAX_CONNECTIONS: '1025' }, 'ZB_MAX_CONNECTIONS');
+    rejects({ ZB_MAX_CONCURRENT_CALLS: '1025' }, 'ZB_MAX_CONCURRENT_CALLS');
+    rejects({ ZB_MAX_CONNECTIONS: '4 ' }, 'ZB_MAX_CONNECTIONS', /digits/);
+  });
+
+  it('main exits with code 2 on a contradiction and names the variable', async () => {
+    const { code, stderr } = await runUntilExit({ ZB_MAX_CONNECTIONS: '4', ZB_MAX_CONCURRENT_CALLS: '8' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^\s+ZB_MAX_CONCURRENT_CALLS: must be <= ZB_MAX_CONNECTIONS \(8 > 4\)/m);
+  }, 60_000);
+
+  describe('in the shipped process, set by the environment alone', () => {
+    let sim: Simulator;
+    let child: ChildSubgraph | undefined;
+    const start = async (env: Record<string, string>) => {
+      child = await startSubgraph({ ZB_BASE_URL: sim.url, ZB_USER: DEFAULT_SIMULATOR_USER, ZB_PASSWORD: DEFAULT_SIMULATOR_PASSWORD, ...env });
+      const base = child.base;
+      // ready = the service account holds its session: no start-up login competes for the call slots below
+      await poll(() => fetch(`${base}/health/ready`).then((r) => r.ok, () => false), 'the subgraph is ready', 20_000, 50);
+      sim.calls.clear();
+      return base;
+    };
+    const gql = (base: string, query: string) =>
+      fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }), signal: AbortSignal.timeout(20_000) }).then(
+        (r) => r.json() as Promise<{ data?: unknown; errors?: Array<{ extensions?: { code?: string } }> }>,
+      );
+
+    beforeEach(async () => {
+      sim = await startSimulator({ faults: { latencyMs: 15 }, sessionTimeoutMs: 0 });
+    });
+    afterEach(async () => {
+      await child?.stop();
+      child = undefined;
+      await sim.close();
+    }, 20_000);
+
+    it('ZB_MAX_CONNECTIONS=4 alone: one request runs its 20 details 2 at a time; the ERP never sees more than 4 calls', async () => {
+      const base = await start({ ZB_MAX_CONNECTIONS: '4' });
+      const B = (page: number) => `{ afterSaleServices(page: ${page}, pageSize: 20) { items { id content } } }`;
+      await gql(base, B(1));
+      expect(sim.calls.count('detail')).toBe(20);
+      expect(sim.calls.peak('detail')).toBe(2);
+      sim.calls.clear();
+      const pages = await Promise.all([1, 2, 3].map((page) => gql(base, B(page))));
+      for (const page of pages) expect(page.errors).toBeUndefined();
+      expect(sim.calls.count('detail')).toBe(60);
+      expect(sim.calls.peak()).toBeLessThanOrEqual(4);
+    }, 60_000);
+
+    it('ZB_MAX_CONNECTIONS=2 alone: a third call waits in the process queue (ZB_QUEUE_TIMEOUT_MS, UPSTREAM_BUSY), not for a socket', async () => {
+      // The derived call cap is the sockets: while 2 calls hold both sockets, a third waits in the limiter and gives up
+      // after ZB_QUEUE_TIMEOUT_MS without reaching the ERP. (Calls above the sockets would wait inside the HTTP client
+      // for a socket instead, until ZB_TIMEOUT_MS, and end as UPSTREAM_TIMEOUT.)
+      const base = await start({ ZB_MAX_CONNECTIONS: '2', ZB_QUEUE_TIMEOUT_MS: '300', ZB_RETRIES: '0', ZB_TIMEOUT_MS: '5000' });
+      const held = sim.faults.hold({ endpoint: 'detail', times: 2 });
+      const first = gql(base, '{ afterSaleService(id: "1001") { title } }');
+      const second = gql(base, '{ afterSaleService(id: "1002") { title } }');
+      await until(() => held.held === 2, 'both sockets hold a detail call', 10_000);
+      const third = await gql(base, '{ afterSaleService(id: "1003") { title } }');
+      expect(third.errors?.map((e) => e.extensions?.code)).toEqual(['UPSTREAM_BUSY']);
+      expect(sim.calls.count('detail')).toBe(2);
+      held.release();
+      for (const r of await Promise.all([first, second])) expect(r.errors).toBeUndefined();
+    }, 60_000);
   });
 });
 
