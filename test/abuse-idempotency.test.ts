@@ -290,14 +290,13 @@ describe('Evicting an in-flight key saves twice and leaks a request slot forever
 
   it('(a) a flood of rejected and other keys while a save is held: the retry gets the first payload, one save, no slot leaked', async () => {
     const held = { ...input(), idempotencyKey: 'held-key' };
-    t.sim.faults.configure({ latencyMs: 4000 });
+    // The held save's reply waits for release(), not for a latency the flood would have to beat (deterministic).
+    const hold = t.sim.faults.hold({ endpoint: 'process' });
     let heldDone = false;
     const first = t.gql<Payload>(HANDLE, { input: held }).finally(() => {
       heldDone = true;
     });
-    await until(() => t.sim.calls.count('process') === 1, 'the held save reached the ERP');
-    // Only the held call keeps its latency (the simulator reads it on arrival).
-    t.sim.faults.configure({ latencyMs: 0 });
+    await until(() => hold.held === 1, 'the held save reached the ERP');
 
     const rejected: string[] = [];
     await inBatches(100, 10, async (i) => {
@@ -312,10 +311,16 @@ describe('Evicting an in-flight key saves twice and leaks a request slot forever
     });
     expect(heldDone).toBe(false);
 
-    const retry = await t.gql<Payload>(HANDLE, { input: held });
+    const retry = t.gql<Payload>(HANDLE, { input: held });
+    // The retry joins the claim in flight (it sends nothing); then the ERP answers the held save.
+    await eventually(async () => (await graphqlInFlight(t)) === 2, 'the retry waits on the held claim');
+    expect(t.sim.calls.count('process')).toBe(21);
+    hold.release();
     const original = await first;
+    expect(heldDone).toBe(true);
+    const retried = await retry;
     expect(original.data!.handleService.outcome).toBe('SAVED');
-    expect(retry.data).toEqual(original.data);
+    expect(retried.data).toEqual(original.data);
     expect(processCallsFor(t, held.note)).toBe(1);
     expect(t.sim.calls.count('process')).toBe(21);
     await eventually(async () => (await graphqlInFlight(t)) === 0, 'zb_graphql_in_flight back to 0');
