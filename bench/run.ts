@@ -19,10 +19,11 @@ import { spawnSubgraph, startFlags, type SubgraphProcess } from './subgraph-proc
  *   floor     bare undici (bench/floor-server.ts): HTTP in, the same ERP calls with the same sockets and detail
  *             concurrency as the subgraph's defaults, JSON out, no GraphQL;
  * and, for A at 0 ms, direct list.asp calls from the load tool and the subgraph with ZB_COALESCE=false.
- * Every server is a process of its own, so its CPU (/proc/PID/stat, user + system, divided by the operations
- * answered) and its peak RSS (VmHWM, restarted per run) are its own; the simulator and the load tool share the bench
- * process, whose cores are printed too ("bench": near 1, the simulated ERP is the bottleneck). Each run also prints how
- * many cores the rest of the machine used meanwhile ("others": figures taken while others ran are not comparable).
+ * Every server is a process of its own, so its CPU (/proc/PID/stat, user + system, over the steady middle of each run,
+ * divided by the operations answered in it) and its peak RSS (VmHWM, restarted per run) are its own; the simulator and
+ * the load tool share the bench process, whose cores are printed too ("bench": near 1, the simulated ERP is the
+ * bottleneck). Each run also prints how many cores the rest of the machine used meanwhile ("others": figures taken
+ * while others ran are not comparable).
  * Rounds alternate; medians are printed, then a table and the targets. Prints figures; asserts nothing.
  *
  * Env: BENCH_LATENCY_MS (20), BENCH_SECONDS (5 per run), BENCH_ROUNDS (3), BENCH_CLIENTS (10), BENCH_RECORDS (640
