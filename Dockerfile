@@ -25,4 +25,4 @@ EXPOSE 4001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4001) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node itself is PID 1's program (no npm, no shell), so SIGTERM reaches it; the memory flags are npm start's.
-CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=8", "dist/main.js"]
+CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=16", "--single-threaded-gc", "dist/main.js"]

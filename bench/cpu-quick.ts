@@ -18,8 +18,9 @@ import { freePort, startFlags, statusMb } from './subgraph-process';
  * CPU time per operation is far less sensitive than throughput to other work on the machine, but not immune: under
  * contention each operation takes longer, and the process's own background work (timers, GC of idle time) is shared
  * by fewer operations. So CPU_COMPARE runs another build side by side, round by round, under the same conditions: the
- * path of another checkout's `dist/main.js` (e.g. the last commit, built in a directory of its own), or `flags:<node
- * flags>` for this build under other node flags (what the memory flags cost); several, separated by `;`.
+ * path of another checkout's `dist/main.js` (e.g. the last commit, built in a directory of its own; `path@<node flags>`
+ * to run it under other flags), `flags:<node flags>` for this build under other node flags (what the memory flags
+ * cost), or `env:ZB_X=1,...` for this build with other settings; several, separated by `;`. Short rounds (CPU_SECONDS=3, CPU_ROUNDS=10) interleave them more finely.
  *
  * Env: CPU_SECONDS (10 per run), CPU_ROUNDS (3, medians printed), CPU_CLIENTS (10), CPU_LATENCY_MS (0),
  * CPU_WORKLOADS (`A,B`), CPU_FLAGS (space-separated node flags; default the start script's), CPU_COMPARE, CPU_ENV
@@ -68,7 +69,12 @@ interface Subject {
   name: string;
   entry: string;
   flags: string[];
+  env?: Record<string, string>;
 }
+
+/** `K=V,K2=V2` -> an environment record. */
+const envOf = (list: string): Record<string, string> =>
+  Object.fromEntries(list.split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]));
 
 interface Running {
   subject: Subject;
@@ -84,7 +90,8 @@ async function spawn(subject: Subject, erpUrl: string): Promise<Running> {
   const env = {
     PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), ZB_BASE_URL: erpUrl,
     ZB_USER: DEFAULT_SIMULATOR_USER, ZB_PASSWORD: DEFAULT_SIMULATOR_PASSWORD, ZB_SESSION_HEADER_REQUIRED: 'false', ZB_LOG_LEVEL: 'error',
-    ...Object.fromEntries((process.env.CPU_ENV ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()])),
+    ...envOf(process.env.CPU_ENV ?? ''),
+    ...subject.env,
   };
   const child = fork(subject.entry, [], { env, execArgv: [...subject.flags, ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const base = `http://127.0.0.1:${port}`;
@@ -127,10 +134,18 @@ function subjects(): Subject[] {
   const flags = process.env.CPU_FLAGS !== undefined ? process.env.CPU_FLAGS.split(/\s+/).filter((f) => f !== '') : startFlags();
   const list: Subject[] = [{ name: 'this build', entry: THIS_BUILD, flags }];
   for (const compare of (process.env.CPU_COMPARE ?? '').split(';').map((c) => c.trim()).filter((c) => c !== '')) {
-    if (compare.startsWith('flags:')) {
+    if (compare.startsWith('env:')) {
+      list.push({ name: `this build, ${compare.slice('env:'.length)}`, entry: THIS_BUILD, flags, env: envOf(compare.slice('env:'.length)) });
+    } else if (compare.startsWith('flags:')) {
       const other = compare.slice('flags:'.length).split(/\s+/).filter((f) => f !== '');
       list.push({ name: `this build, flags ${other.join(' ') || '(none)'}`, entry: THIS_BUILD, flags: other });
-    } else list.push({ name: compare, entry: compare, flags });
+    } else {
+      // `path@flags`: that build under its own node flags (e.g. an older checkout under its own start script's).
+      const at = compare.indexOf('@');
+      const entry = at < 0 ? compare : compare.slice(0, at);
+      const own = at < 0 ? flags : compare.slice(at + 1).split(/\s+/).filter((f) => f !== '');
+      list.push({ name: at < 0 ? entry : `${entry} (${own.join(' ')})`, entry, flags: own });
+    }
   }
   return list;
 }

@@ -127,6 +127,42 @@ describe('DataLoader', () => {
     expect(t.sim.calls.count('detail')).toBe(0);
   });
 
+  it('a detail field through a fragment, or kept by @include, reads the details; one under @skip reads none', async () => {
+    const query = `query($skip: Boolean!) { afterSaleServices(pageSize: 5) { items { id ...Detail title remark @skip(if: $skip) } } }
+      fragment Detail on AfterSaleService { ... @include(if: false) { handlingContent } }`;
+    const skipped = await t.gql<Page>(query, { skip: true });
+    expect(skipped.errors).toBeUndefined();
+    expect(t.sim.calls.count('detail')).toBe(0);
+    t.sim.calls.clear();
+    const kept = await t.gql<{ afterSaleServices: { items: Array<{ id: string; remark: string | null }> } }>(query, { skip: false });
+    expect(kept.errors).toBeUndefined();
+    expect(kept.data!.afterSaleServices.items.map((i) => 'remark' in i)).toEqual([true, true, true, true, true]);
+    expect(t.sim.calls.count('list')).toBe(1);
+    expect(t.sim.calls.count('detail')).toBe(5);
+    t.sim.calls.clear();
+    await t.gql('{ afterSaleServices(pageSize: 5) { items { ... on AfterSaleService { content } } } }');
+    expect(t.sim.calls.count('detail')).toBe(5);
+  });
+
+  it('the details read with their page: one failing fails that item\'s detail field only, the rest is served', async () => {
+    const s = await startStack({ env: { ZB_RETRIES: '0' } });
+    try {
+      // The ERP's script error on the first detail call, whichever service it reads.
+      s.sim.faults.inject({ kind: 'status11', endpoint: 'detail' });
+      const r = await s.gql<{ afterSaleServices: { items: Array<{ id: string; title: string; content: string | null }> } }>(
+        '{ afterSaleServices(pageSize: 5) { items { id title content } } }',
+      );
+      expect(s.sim.calls.count('detail')).toBe(5);
+      const failed = s.sim.calls.of('detail')[0]!.datas.ord;
+      const items = r.data!.afterSaleServices.items;
+      expect(items.map((i) => typeof i.title)).toEqual(['string', 'string', 'string', 'string', 'string']);
+      expect(items.filter((i) => i.content === null).map((i) => i.id)).toEqual([failed]);
+      expect(r.errors!.map((e) => [e.path!.join('.'), e.extensions!.code])).toEqual([[`afterSaleServices.items.${items.findIndex((i) => i.id === failed)}.content`, 'UPSTREAM_ERROR']]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('the same id through three aliases = 1 detail call', async () => {
     await t.gql('{ a: afterSaleService(id: "1005") { title } b: afterSaleService(id: "1005") { content } c: afterSaleService(id: " 1005") { remark } }');
     expect(t.sim.calls.count('detail')).toBe(1);

@@ -11,19 +11,27 @@ const call: CallContext = { auth: { identity: 'u', token: () => Promise.resolve(
 const rules = { maxPageSize: 100, sortable: (field: string) => field !== 'fee' };
 const page = (input: Partial<ServiceListQuery>): ServiceListQuery => ({ page: 1, pageSize: 20, ...input });
 
-function fakeShared() {
+/**
+ * A repository over fixed data: list pages hold `rows` (list rows carry `title` only), details carry `content`; the
+ * detail of an id in `failing` fails, of one in `gone` is not there.
+ */
+function fakeShared(data: { rows?: string[]; failing?: string[]; gone?: string[] } = {}) {
   const gets: Array<{ ctx: CallContext; id: ServiceId }> = [];
   const lists: Array<{ ctx: CallContext; query: ValidListQuery }> = [];
   const shared: SharedServices = {
     repository: {
       canSortBy: (field) => rules.sortable(field),
+      onListRow: (field) => field === 'title',
       get: async (ctx, id) => {
         gets.push({ ctx, id });
-        return new MappedService(id, 'detail', {}, []) satisfies AfterSaleService;
+        if (data.failing?.includes(id)) throw new Error(`detail ${id} failed`);
+        if (data.gone?.includes(id)) return null;
+        return new MappedService(id, 'detail', data.rows ? { title: `detail title ${id}`, content: `content ${id}` } : {}, data.rows ? undefined : []) satisfies AfterSaleService;
       },
       list: async (ctx, query) => {
         lists.push({ ctx, query });
-        return { items: [], page: query.page, pageSize: query.pageSize, totalCount: 0, totalPages: 0 } satisfies ServicePage;
+        const items = (data.rows ?? []).map((id) => new MappedService(id, 'list', { title: `list title ${id}` }));
+        return { items, page: query.page, pageSize: query.pageSize, totalCount: items.length, totalPages: 1 } satisfies ServicePage;
       },
     },
     handler: { handle: () => Promise.reject(new Error('not used')) },
@@ -86,6 +94,59 @@ describe('requestScope', () => {
     const services = requestScope(shared, { detailLoader: (read) => ({ load: read }) })(call).services;
     await Promise.all([services.byId('1005'), services.byId('1005')]);
     expect(gets).toHaveLength(2);
+  });
+
+  it('a page whose items are asked for a field the list rows lack brings every detail along, one read each, through the loader', async () => {
+    const { shared, gets, lists } = fakeShared({ rows: ['1005', '1006', '1007'] });
+    const services = requestScope(shared)(call).services;
+    const got = await services.list(page({}), undefined, { fields: ['title', 'content'], erpFields: false });
+    expect(lists).toHaveLength(1);
+    expect(gets.map((g) => g.id)).toEqual(['1005', '1006', '1007']);
+    // Every field now answers at once: list columns from the row, the rest from the detail.
+    expect(got.items.every((s) => s.has('content') && s.has('remark'))).toBe(true);
+    expect(got.items.map((s) => [s.id, s.source, s.get('title'), s.get('content'), s.get('remark')])).toEqual([
+      ['1005', 'list', 'list title 1005', 'content 1005', null],
+      ['1006', 'list', 'list title 1006', 'content 1006', null],
+      ['1007', 'list', 'list title 1007', 'content 1007', null],
+    ]);
+    // A field asked again later (another alias) reads no detail again: the loader remembers it.
+    await services.byId('1006');
+    expect(gets).toHaveLength(3);
+  });
+
+  it('list columns only, or no selection: no detail is read', async () => {
+    const { shared, gets } = fakeShared({ rows: ['1005', '1006'] });
+    const services = requestScope(shared)(call).services;
+    const listed = await services.list(page({}), undefined, { fields: ['title'], erpFields: false });
+    await services.list(page({}));
+    expect(gets).toEqual([]);
+    expect(listed.items.map((s) => [s.has('content'), s.get('title')])).toEqual([[false, 'list title 1005'], [false, 'list title 1006']]);
+  });
+
+  it('erpFields alone need the details too', async () => {
+    const { shared, gets } = fakeShared({ rows: ['1005'] });
+    const got = await requestScope(shared)(call).services.list(page({}), undefined, { fields: [], erpFields: true });
+    expect(gets.map((g) => g.id)).toEqual(['1005']);
+    expect(got.items[0]!.erpFields()).toEqual([]);
+  });
+
+  it('a failed detail fails that item\'s detail fields only; a detail that is gone leaves them null', async () => {
+    const { shared } = fakeShared({ rows: ['1005', '1006', '1007'], failing: ['1006'], gone: ['1007'] });
+    const got = await requestScope(shared)(call).services.list(page({}), undefined, { fields: ['content'], erpFields: false });
+    const [ok, failed, gone] = got.items;
+    expect(ok!.get('content')).toBe('content 1005');
+    expect(failed!.get('title')).toBe('list title 1006');
+    expect(() => failed!.get('content')).toThrow('detail 1006 failed');
+    expect(() => failed!.erpFields()).toThrow('detail 1006 failed');
+    expect([gone!.get('title'), gone!.get('content'), gone!.erpFields()]).toEqual(['list title 1007', null, []]);
+  });
+
+  it('a loader handed in is asked field by field: the page brings no details along (the benchmark\'s naive set)', async () => {
+    const { shared, gets } = fakeShared({ rows: ['1005'] });
+    const services = requestScope(shared, { detailLoader: (read) => ({ load: read }) })(call).services;
+    const got = await services.list(page({}), undefined, { fields: ['content'], erpFields: false });
+    expect(gets).toEqual([]);
+    expect(got.items[0]!.has('content')).toBe(false);
   });
 
   it('each request gets its own loader: nothing is shared across requests', async () => {

@@ -89,6 +89,9 @@ export const FIELD_KINDS: Record<ServiceField, FieldKind> = {
 
 export const SERVICE_FIELDS = Object.keys(FIELD_KINDS) as ServiceField[];
 
+/** Every field: what a detail read carries (a field the bill does not carry is known to be empty). */
+export const EVERY_FIELD: ReadonlySet<ServiceField> = new Set(SERVICE_FIELDS);
+
 function checkSection(name: string, section: unknown, allowId: boolean): Record<string, string> {
   if (section === undefined) return {};
   if (section === null || typeof section !== 'object' || Array.isArray(section)) throw new Error(`field map: '${name}' must be an object`);

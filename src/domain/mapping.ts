@@ -2,7 +2,7 @@ import type { ErpBill, ErpField, ErpTable } from '../erp/types';
 import { UnreachableCaseError } from '../erp/unreachable';
 import { parseErpDateTime, parseErpNumber } from '../erp/values';
 import { localToIso } from './datetime';
-import { FIELD_KINDS, SERVICE_FIELDS, type FieldKind, type FieldMap } from './field-map';
+import { EVERY_FIELD, FIELD_KINDS, SERVICE_FIELDS, type FieldKind, type FieldMap } from './field-map';
 import type { AfterSaleService, RawField, ServiceField, ServiceFields } from './model';
 
 /**
@@ -18,9 +18,6 @@ type FieldValue = ServiceFields[ServiceField];
 /** Our fields by position: a service's mapped values live in an array indexed by these. */
 const FIELD_INDEX = Object.fromEntries(SERVICE_FIELDS.map((f, i) => [f, i])) as Record<ServiceField, number>;
 const KINDS: readonly FieldKind[] = SERVICE_FIELDS.map((f) => FIELD_KINDS[f]);
-
-/** A detail is the whole record: every field is known (a field the bill does not carry is known to be empty). */
-const EVERY_FIELD: ReadonlySet<ServiceField> = new Set(SERVICE_FIELDS);
 
 function read(kind: FieldKind, text: string, value: string, zone: string): FieldValue {
   switch (kind) {

@@ -1,3 +1,5 @@
+import { EVERY_FIELD } from './field-map';
+
 /** The after-sales service as the rest of the product sees it, free of the ERP's tables and forms. */
 
 export interface Label {
@@ -94,6 +96,44 @@ export class MappedService implements AfterSaleService {
 
   erpFields(): RawField[] | undefined {
     return this.raw;
+  }
+}
+
+/**
+ * A list row whose detail was read along with its page (the query selects a field the list row lacks): list columns
+ * come from the row, every other field from the detail, which carries them all. A detail the ERP did not give (the
+ * record was deleted meanwhile) leaves them null; a detail read that failed fails each of them with its error, as a
+ * field that waited for the detail on its own would have.
+ */
+export class RowWithDetail implements AfterSaleService {
+  readonly source = 'list';
+
+  constructor(
+    private readonly row: AfterSaleService,
+    private readonly detail: AfterSaleService | null | Error,
+  ) {}
+
+  get id(): string {
+    return this.row.id;
+  }
+
+  get known(): ReadonlySet<ServiceField> {
+    return EVERY_FIELD;
+  }
+
+  has(): boolean {
+    return true;
+  }
+
+  get<K extends ServiceField>(field: K): ServiceFields[K] | null {
+    if (this.row.has(field)) return this.row.get(field);
+    if (this.detail instanceof Error) throw this.detail;
+    return this.detail ? this.detail.get(field) : null;
+  }
+
+  erpFields(): RawField[] {
+    if (this.detail instanceof Error) throw this.detail;
+    return this.detail?.erpFields() ?? [];
   }
 }
 

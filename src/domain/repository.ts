@@ -4,7 +4,7 @@ import { listDatas, type ServiceSort, type ValidListQuery } from './filter';
 import { confirmsSave, handleDatas, rejectionErrors, type HandleResult, type ValidHandleInput } from './handle';
 import type { ServiceId } from './input';
 import type { ServiceMapper } from './mapping';
-import type { AfterSaleService, ServicePage } from './model';
+import type { AfterSaleService, ServiceField, ServicePage } from './model';
 import type { ServiceCache } from './ports';
 import { detached } from '../erp/call';
 
@@ -31,6 +31,11 @@ export class AfterSaleRepository {
 
   /** Whether the field map has a list column to sort by `field` (parseListInput asks). */
   canSortBy(field: ServiceSort['field']): boolean {
+    return this.mapper.listColumn(field) !== undefined;
+  }
+
+  /** Whether a list row carries `field` (the field map has a list column for it): if not, it takes the detail. */
+  onListRow(field: ServiceField): boolean {
     return this.mapper.listColumn(field) !== undefined;
   }
 

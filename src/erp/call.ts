@@ -72,8 +72,12 @@ export function detached<T extends { signal?: CallSignal }>(call: T): Omit<T, 's
   return rest;
 }
 
-/** The identity-scoped key of a read: same identity, endpoint, cmdkey and datas means the same answer. */
+/**
+ * The identity-scoped key of a read: same identity, endpoint, cmdkey and datas means the same answer. JSON string
+ * literals, one after the other: each closes itself, so the key is unambiguous (made for every read: no arrays).
+ */
 export function readKey(call: ErpCall): string {
-  const datas = call.datas.map((d) => [d.id, String(d.val)]);
-  return JSON.stringify([call.auth?.identity ?? '', call.path, call.cmdkey, datas]);
+  let key = JSON.stringify(call.auth?.identity ?? '') + JSON.stringify(call.path) + JSON.stringify(call.cmdkey);
+  for (const d of call.datas) key += JSON.stringify(d.id) + JSON.stringify(String(d.val));
+  return key;
 }

@@ -126,9 +126,18 @@ export function decodeTable(reply: ErpReply, path = ''): ErpTable {
   };
 }
 
+/** A field that is already what we hand on: its six texts are strings, and it has no option list of its own. */
+function isPlain(f: Obj): boolean {
+  return (
+    typeof f.id === 'string' && typeof f.caption === 'string' && typeof f.dbtype === 'string' && typeof f.type === 'string' &&
+    typeof f.text === 'string' && typeof f.value === 'string' && f.source === undefined && f.options === undefined
+  );
+}
+
 // A detail reply is decoded for every service a page shows (21 replies per page of 20): plain loops, no
-// intermediate arrays or spread copies.
+// intermediate arrays or spread copies, and most fields (all but the selects) are handed on as parsed, not copied.
 function decodeField(f: unknown): ErpField {
+  if (isObj(f) && isPlain(f)) return f as unknown as ErpField;
   const field = isObj(f) ? f : {};
   const decoded: ErpField = {
     id: str(field.id),

@@ -7,13 +7,12 @@ import { readCache, type CacheOptions, type ReadCache } from './layers/cache';
 import { coalesce } from './layers/coalesce';
 import { gate } from './layers/gate';
 import { concurrencyLimit, type LimiterOptions } from './layers/limiter';
-import { observeAttempts } from './layers/observe';
 import { retry, type RetryOptions } from './layers/retry';
 import { withSession } from './layers/session';
 import { traceAttempts, traceCalls, traceEvents } from './layers/trace';
 import type { ErpObserver } from './observer';
 import { ServiceAccountSession, type ServiceSessionOptions } from './service-account';
-import { ErpTransport, type TransportOptions } from './transport';
+import { ErpTransport, type TransportOptions, type WireObserver } from './transport';
 
 export interface ReadCacheSettings extends CacheOptions {
   /** The in-process store's bounds: entries, and estimated heap bytes (cache-store.ts). */
@@ -61,7 +60,11 @@ export function createErpStack(options: ErpStackOptions, reports: ErpObserver = 
   // What the layers report also becomes trace events on the call's span (a no-op while no tracing SDK is registered).
   const observer = traceEvents(reports);
   const attempts = traceAttempts(options.transport.baseUrl);
-  const transport = new ErpTransport(options.transport, attempts);
+  // The transport reports to the attempt spans (status and size) and to the logs and metrics (outcome and duration).
+  const wire: WireObserver = {};
+  if (attempts.reply) wire.reply = attempts.reply;
+  if (observer.attempt) wire.attempt = (call, outcome, durationMs) => observer.attempt?.(call, outcome, durationMs);
+  const transport = new ErpTransport(options.transport, wire);
   const paths = { ...DEFAULT_PATHS, ...options.paths };
   const fence = new WriteFence();
   const breaker = circuitBreaker(options.breaker, observer);
@@ -94,7 +97,6 @@ export function createErpStack(options: ErpStackOptions, reports: ErpObserver = 
     concurrencyLimit(options.limiter, observer),
     ...(options.wireLayers ?? []),
     attempts,
-    observeAttempts(observer),
   ];
   const send: Send = compose(...layers)(transport.send);
 

@@ -24,6 +24,8 @@ export interface TransportOptions {
 export interface WireObserver {
   /** `call` was answered with HTTP `status` and `text`; `contentLength` is the header's value, when one was sent. */
   reply?(call: ErpCall, status: number, text: string, contentLength: string | string[] | undefined): void;
+  /** One attempt on the wire ended: `outcome` is 'ok' or the ErpError code (the stack's logs and metrics). */
+  attempt?(call: ErpCall, outcome: string, durationMs: number): void;
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -44,6 +46,7 @@ interface Wire {
   /** What undici's failure of an attempt means for the caller. */
   failure(e: unknown, call: ErpCall): ErpError;
   timedOut(call: ErpCall): ErpTimeoutError;
+  readonly observer: WireObserver;
 }
 
 /**
@@ -85,6 +88,7 @@ export class ErpTransport {
         }
       },
       failure: classify,
+      observer,
       timedOut: (call) => new ErpTimeoutError(`ERP call exceeded ${options.totalTimeoutMs} ms`, 'total', { path: call.path }),
     };
   }
@@ -128,7 +132,9 @@ function classify(e: unknown, call: ErpCall): ErpError {
 /**
  * One attempt on the wire, as undici's dispatch handler. It settles its caller's promise exactly once: with the
  * reply, undici's error, its time limit or its caller's abort, whichever comes first; after a limit or an abort the
- * request is aborted in undici (at once, or when undici starts it if it is still waiting for a socket).
+ * request is aborted in undici (at once, or when undici starts it if it is still waiting for a socket). Its outcome
+ * and duration are reported as it settles (the stack's logs and metrics), where a layer of its own would cost a
+ * promise and two closures per attempt.
  */
 class Attempt implements Dispatcher.DispatchHandler, Expiring {
   expiresAt = 0;
@@ -140,6 +146,7 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
   private cancel: Cancel | undefined;
+  private readonly started = performance.now();
 
   constructor(
     private readonly wire: Wire,
@@ -157,11 +164,18 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
   }
 
   fail(error: ErpError): void {
-    if (this.settled) return;
+    if (!this.settle()) return;
+    this.wire.observer.attempt?.(this.call, error.code, performance.now() - this.started);
+    this.reject(error);
+  }
+
+  /** Marks the attempt settled (false when it already was) and lets go of its time limit and abort watch. */
+  private settle(): boolean {
+    if (this.settled) return false;
     this.settled = true;
     this.wire.attempts.delete(this);
     this.cancel?.unwatch(this.onAbort);
-    this.reject(error);
+    return true;
   }
 
   expire(): void {
@@ -196,19 +210,19 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
   }
 
   onResponseEnd(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.wire.attempts.delete(this);
-    this.cancel?.unwatch(this.onAbort);
+    if (!this.settle()) return;
     const chunks = this.chunks;
     const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, this.bytes).toString('utf8');
     let reply: ErpReply;
     try {
       reply = this.wire.answer(this.call, this.status, text, this.contentLength);
     } catch (e) {
-      this.reject(e as ErpError);
+      const error = e as ErpError;
+      this.wire.observer.attempt?.(this.call, error.code, performance.now() - this.started);
+      this.reject(error);
       return;
     }
+    this.wire.observer.attempt?.(this.call, 'ok', performance.now() - this.started);
     this.resolve(reply);
   }
 

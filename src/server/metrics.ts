@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Prometheus metrics at GET /metrics. One registry per app instance, so tests can run several apps side by side. */
 export function createMetrics() {
   const registry = new Registry();
+  // ERP calls in flight and queued, as the client last reported them (every call start and end): read at scrape time,
+  // so a report is two number writes instead of two gauge updates per call.
+  const erpQueue = { active: 0, pending: 0 };
   collectDefaultMetrics({ register: registry });
   const r = [registry];
   return {
@@ -17,8 +20,19 @@ export function createMetrics() {
     breakerState: new Gauge({ name: 'zb_erp_breaker_open', help: '1 open, 0.5 half-open, 0 closed', registers: r }),
     coalesced: new Counter({ name: 'zb_erp_coalesced_total', help: 'ERP reads that joined an identical call in flight', labelNames: ['endpoint'], registers: r }),
     cache: new Counter({ name: 'zb_erp_cache_total', help: 'ERP read cache lookups', labelNames: ['endpoint', 'result'], registers: r }),
-    inFlight: new Gauge({ name: 'zb_erp_in_flight', help: 'ERP calls in flight', registers: r }),
-    queued: new Gauge({ name: 'zb_erp_queued', help: 'ERP calls waiting for a slot', registers: r }),
+    erpQueue,
+    inFlight: new Gauge({
+      name: 'zb_erp_in_flight', help: 'ERP calls in flight', registers: r,
+      collect() {
+        this.set(erpQueue.active);
+      },
+    }),
+    queued: new Gauge({
+      name: 'zb_erp_queued', help: 'ERP calls waiting for a slot', registers: r,
+      collect() {
+        this.set(erpQueue.pending);
+      },
+    }),
     graphqlInFlight: new Gauge({ name: 'zb_graphql_in_flight', help: 'GraphQL operations being executed', registers: r }),
     graphqlShed: new Counter({ name: 'zb_graphql_shed_total', help: 'GraphQL requests refused with 503 SERVER_BUSY (ZB_MAX_INFLIGHT_REQUESTS or ZB_INFLIGHT_BUDGET_BYTES)', registers: r }),
     graphqlRefused: new Counter({

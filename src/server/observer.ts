@@ -60,8 +60,8 @@ export function erpObserver(logger: Logger, metrics: Metrics): ErpObserver {
       logger.debug({ msg: 'erp cache dropped', requestId: call.requestId, endpoint: call.endpoint, code });
     },
     queue(active, pending) {
-      metrics.inFlight.set(active);
-      metrics.queued.set(pending);
+      metrics.erpQueue.active = active;
+      metrics.erpQueue.pending = pending;
     },
   };
 }

@@ -82,7 +82,12 @@ export function circuitBreaker(options: BreakerOptions, observer: ErpObserver = 
         if (code === 'ESHUTDOWN') throw new ErpClosedError({ path: call.path });
         throw e;
       };
-      return (call) => b.fire(call, next).then(undefined, (e: unknown) => named(call, e));
+      return (call) => {
+        // A closed (or half-open, probing) breaker lets the call through: then only the call's own errors come back, and
+        // they need no renaming. Opossum's refusals come only when it is open or shut down.
+        if (!b.isShutdown && (b.closed || b.pendingClose)) return b.fire(call, next);
+        return b.fire(call, next).then(undefined, (e: unknown) => named(call, e));
+      };
     },
     get state() {
       if (!breaker) return 'closed';

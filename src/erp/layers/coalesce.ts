@@ -10,9 +10,11 @@ interface Flight {
   waiters: number;
   /** The shared call's own signal: aborted when its last waiter leaves. */
   cancel: Cancel;
-  /** The write fence's position when the flight started, and what it reads. */
+  /** The write fence's position when the flight started. */
   startedAt: number;
-  tags: readonly string[];
+  /** What it reads (the fence's tags), worked out when a read first tries to join it. */
+  tags: readonly string[] | undefined;
+  call: ErpCall;
 }
 
 /**
@@ -30,7 +32,7 @@ export function coalesce(observer: ErpObserver = {}, fence?: WriteFence): ErpLay
     const cancel = new Cancel();
     // The shared call follows no one caller's signal: only its own, aborted when the last waiter leaves.
     const promise = next({ ...call, signal: cancel });
-    const flight: Flight = { promise, waiters: 0, cancel, startedAt: fence?.position() ?? 0, tags: fence ? readTags(call) : [] };
+    const flight: Flight = { promise, waiters: 0, cancel, startedAt: fence?.position() ?? 0, tags: undefined, call };
     // Registered first, so the key is free before any waiter hears the answer; it also handles the flight's own
     // rejection, which every waiter may have left.
     const land = () => {
@@ -49,7 +51,7 @@ export function coalesce(observer: ErpObserver = {}, fence?: WriteFence): ErpLay
       const key = readKey(call);
       let flight = flights.get(key);
       // The older flight goes on for its own waiters; the new one takes the key.
-      if (flight && fence?.movedSince(flight.tags, flight.startedAt)) flight = undefined;
+      if (flight && fence?.movedSince((flight.tags ??= readTags(flight.call)), flight.startedAt)) flight = undefined;
       if (flight) observer.coalesced?.(call);
       else flight = start(key, call, next);
       const current = flight;
