@@ -15,8 +15,9 @@ beforeAll(async () => {
 afterAll(() => t.sim.close());
 
 it('subscriptions end with complete and connections close with 1001 going away; a stalled client is dropped', async () => {
-  const first = wsClient(t.app.url);
-  const second = wsClient(t.app.url, { headers: { 'x-zb-session': 'some-user-token' } });
+  // The server closes the sockets: the clients do not close their own when their subscriptions complete.
+  const first = wsClient(t.app.url, { keepOpen: true });
+  const second = wsClient(t.app.url, { headers: { 'x-zb-session': 'some-user-token' }, keepOpen: true });
   const query = 'subscription { afterSaleServiceChanged { kind id } }';
   const subs = [first.subscribe(query), first.subscribe('subscription { afterSaleServiceChanged(filter: { pendingOnly: true }) { kind id } }'), second.subscribe(query)];
   // A client that stopped reading (a frozen tab, a dead network path).

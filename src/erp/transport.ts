@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { context, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { cancelOf, type Cancel } from './abort';
 import type { ErpCall, Send } from './call';
@@ -147,13 +148,20 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
   private bytes = 0;
   private cancel: Cancel | undefined;
   private readonly started = performance.now();
+  /**
+   * The trace context the attempt was sent in: undici calls back outside it, and the report (a log line with the
+   * trace id) belongs to the call's trace. Without a tracing SDK this is the root context and costs nothing.
+   */
+  private readonly context: Context;
 
   constructor(
     private readonly wire: Wire,
     private readonly call: ErpCall,
     private readonly resolve: (reply: ErpReply) => void,
     private readonly reject: (error: ErpError) => void,
-  ) {}
+  ) {
+    this.context = wire.observer.attempt ? context.active() : ROOT_CONTEXT;
+  }
 
   start(): void {
     this.wire.attempts.add(this);
@@ -165,8 +173,16 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
 
   fail(error: ErpError): void {
     if (!this.settle()) return;
-    this.wire.observer.attempt?.(this.call, error.code, performance.now() - this.started);
+    this.report(error.code);
     this.reject(error);
+  }
+
+  private report(outcome: string): void {
+    const attempt = this.wire.observer.attempt;
+    if (!attempt) return;
+    const ms = performance.now() - this.started;
+    if (this.context === ROOT_CONTEXT) attempt(this.call, outcome, ms);
+    else context.with(this.context, attempt, undefined, this.call, outcome, ms);
   }
 
   /** Marks the attempt settled (false when it already was) and lets go of its time limit and abort watch. */
@@ -218,11 +234,11 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
       reply = this.wire.answer(this.call, this.status, text, this.contentLength);
     } catch (e) {
       const error = e as ErpError;
-      this.wire.observer.attempt?.(this.call, error.code, performance.now() - this.started);
+      this.report(error.code);
       this.reject(error);
       return;
     }
-    this.wire.observer.attempt?.(this.call, 'ok', performance.now() - this.started);
+    this.report('ok');
     this.resolve(reply);
   }
 

@@ -10,6 +10,11 @@ export interface WsOptions {
   headers?: Record<string, string>;
   /** The `connection_init` payload (a browser's `connectionParams`). */
   connectionParams?: Record<string, unknown>;
+  /**
+   * Keep the socket open after the last subscription completes (graphql-ws's lazy client otherwise closes it at once
+   * with 1000, racing a server that is about to close it with a code of its own).
+   */
+  keepOpen?: boolean;
 }
 
 export interface Received<T> {
@@ -52,7 +57,8 @@ export function wsClient(httpUrl: string, options: WsOptions = {}): TestWsClient
     webSocketImpl: HeaderedWebSocket,
     ...(options.connectionParams ? { connectionParams: options.connectionParams } : {}),
     retryAttempts: 0,
-    lazy: true,
+    // keepOpen: connected at once and kept until the server or dispose() closes it; its close is recorded below.
+    ...(options.keepOpen ? { lazy: false, onNonLazyError: () => undefined } : { lazy: true }),
     on: {
       connected: () => {
         open = true;
