@@ -69,6 +69,8 @@ interface Run {
   rps: number;
   /** Share of the sockets the ERP saw busy: calls made x latency / (sockets x time), over the window. */
   erpBusy: number;
+  /** Mean time the simulated ERP took per call (arrival to reply written), ms: the latency it actually gave. */
+  servedMs: number;
   p50: number;
   p99: number;
   failed: number;
@@ -133,8 +135,8 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       // CPU per operation over the run's steady middle (1 s in to 0.25 s before the end), per operation answered in it.
       let answered = 0;
-      const marks: Array<{ cpu: number; answered: number; calls: number; at: number }> = [];
-      const timers = [1000, SECONDS * 1000 - 250].map((ms) => setTimeout(() => marks.push({ cpu: server.cpuMs()!, answered, calls: sim.calls.count(), at: performance.now() }), ms));
+      const marks: Array<{ cpu: number; answered: number; calls: number; served: number; at: number }> = [];
+      const timers = [1000, SECONDS * 1000 - 250].map((ms) => setTimeout(() => marks.push({ cpu: server.cpuMs()!, answered, calls: sim.calls.count(), served: sim.calls.servedMs(), at: performance.now() }), ms));
       const r = await loadEach(server.url, bodyOf(name), CLIENTS, SECONDS, (status) => {
         if (status === 200) answered++;
       });
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
         // Over the window too: the first operations take long to answer, which a whole-run average counts as slowness.
         rps: ((b.answered - a.answered) * 1000) / (b.at - a.at),
         erpBusy: ((b.calls - a.calls) * LATENCY) / (b.at - a.at) / PRESETS[name]!.sockets,
+        servedMs: (b.served - a.served) / Math.max(1, b.calls - a.calls),
         p50: r.p50,
         p99: r.p99,
         failed: r.non2xx + r.errors,
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
     const run: Run = {
       rps: m((r) => r.rps),
       erpBusy: m((r) => r.erpBusy),
+      servedMs: m((r) => r.servedMs),
       p50: m((r) => r.p50),
       p99: m((r) => r.p99),
       failed: m((r) => r.failed),
@@ -208,7 +212,7 @@ function line(r: Run, sockets: number): string {
   const bound = sockets / ((LATENCY / 1000) * 21);
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   return (
-    `${f(r.rps)} ops/s (${f(r.rps / bound, 2)}x the bound ${f(bound)}; sockets busy ${f(r.erpBusy, 2)}), p50 ${r.p50} p99 ${r.p99} ms, CPU ${f(r.cpuMsPerOp, 2)} ms/op, main thread ${f(r.mainShare, 2)} core, ` +
+    `${f(r.rps)} ops/s (${f(r.rps / bound, 2)}x the bound ${f(bound)}; sockets busy ${f(r.erpBusy, 2)}; the ERP took ${f(r.servedMs, 1)} ms per call: ${f((r.rps * r.servedMs) / LATENCY / bound, 2)}x the bound at that latency), p50 ${r.p50} p99 ${r.p99} ms, CPU ${f(r.cpuMsPerOp, 2)} ms/op, main thread ${f(r.mainShare, 2)} core, ` +
     `loop delay mean ${f(r.loop?.mean ?? NaN)} p99 ${f(r.loop?.p99 ?? NaN)} ms, limiter in flight ${f(r.inFlight)} queued ${f(r.queued)}, ` +
     `detail attempt ${f(r.attemptMs)} ms, simulator loop delay ${f(r.simLoopMs)} ms, others ${f(r.others, 2)} cores${r.failed ? `, ${r.failed} FAILED` : ''}`
   );

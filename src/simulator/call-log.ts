@@ -27,6 +27,7 @@ export class CallLog {
   private peaks = new Map<Endpoint, number>();
   private totalInFlight = 0;
   private totalPeak = 0;
+  private served = 0;
 
   record(entry: Omit<CallRecord, 'seq'>): CallRecord {
     const record = { seq: ++this.seq, ...entry };
@@ -45,6 +46,19 @@ export class CallLog {
   leave(endpoint: Endpoint): void {
     this.inFlight.set(endpoint, (this.inFlight.get(endpoint) ?? 1) - 1);
     this.totalInFlight--;
+  }
+
+  /** One request was served: `ms` from its arrival to its reply written (or its socket closed). */
+  servedFor(ms: number): void {
+    this.served += ms;
+  }
+
+  /**
+   * Milliseconds of service given so far, summed over requests (not reset by `clear()`): over a window, divided by the
+   * requests served, the latency the clients actually got from the ERP (its configured latency plus its own work).
+   */
+  servedMs(): number {
+    return this.served;
   }
 
   all(): CallRecord[] {

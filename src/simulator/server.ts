@@ -136,9 +136,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The time each ERP request takes, from its arrival to its reply: what a client sees as the ERP's latency.
+    const arrived = performance.now();
     const url = new URL(req.url ?? '/', 'http://sim');
     const path = url.pathname.toLowerCase();
     if (options.adminApi && path.startsWith('/__sim/')) return admin(req, res, path);
+    res.once('close', () => calls.servedFor(performance.now() - arrived));
     const endpoint = endpointOf(path);
     if (endpoint === 'unknown') {
       send(res, 404, 'text/plain; charset=utf-8', 'The resource cannot be found. (404)');
