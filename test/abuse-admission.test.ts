@@ -60,6 +60,25 @@ describe('demand control: the estimate is the ERP calls the operation makes', ()
     expect(admitted.errors).toBeUndefined();
   });
 
+  it('one document, estimated per request when its variables count: $n 5 runs, $n 100 is refused, $n 5 runs again', async () => {
+    // The server keeps an operation's estimate while its document is stored, but only when no variable was read.
+    const query = 'query($n: Int) { afterSaleServices(pageSize: $n) { items { content } } }';
+    const small = await t.gql(query, { n: 5 });
+    expect(small.errors).toBeUndefined();
+    expect(t.sim.calls.count('detail')).toBe(5);
+    t.sim.calls.clear();
+    const refused = await t.gql(query, { n: 100 });
+    expect(refused.status).toBe(400);
+    expect(refused.errors?.[0]?.extensions).toEqual(expect.objectContaining({ code: 'COST_ESTIMATED_TOO_EXPENSIVE', cost: { what: 'ERP calls', estimate: 101, limit: 50 } }));
+    expect(t.sim.calls.count()).toBe(0);
+    expect((await t.gql(query, { n: 5 })).errors).toBeUndefined();
+    t.sim.calls.clear();
+    // A document whose estimate reads no variable is refused the same way every time it comes.
+    const fixed = 'query($page: Int) { afterSaleServices(page: $page, pageSize: 100) { items { content } } }';
+    for (const page of [1, 2]) expect((await t.gql(fixed, { page })).errors?.[0]?.extensions?.code).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
+    expect(t.sim.calls.count()).toBe(0);
+  });
+
   it('aliased pages count: 30 x pageSize 100 list-only is refused on items (3,000 > 1,000)', async () => {
     const pages = Array.from({ length: 30 }, (_, i) => `p${i}: afterSaleServices(page: ${i + 1}, pageSize: 100) { items { id title } }`).join(' ');
     const r = await t.gql(`{ ${pages} }`);

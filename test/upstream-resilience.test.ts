@@ -79,3 +79,26 @@ it('a kicked or expired service session is renewed once, transparently', async (
     await s.close();
   }
 });
+
+it('a client that goes away mid-request aborts its ERP call at once and gives its slot back', async () => {
+  const s = await startStack({ env: { ZB_REQUEST_DEADLINE_MS: '60000', ZB_TIMEOUT_MS: '60000', ZB_RETRIES: '0' } });
+  const metric = async (line: RegExp) => line.test(await (await fetch(s.app.url.replace('/graphql', '/metrics'))).text());
+  try {
+    s.sim.faults.inject({ kind: 'stall', endpoint: 'list' });
+    const gone = new AbortController();
+    const request = fetch(s.app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: LIST }), signal: gone.signal });
+    await until(() => s.sim.calls.count('list') === 1, 'the stalled list call reached the simulator');
+    expect(await metric(/^zb_graphql_in_flight 1$/m)).toBe(true);
+    gone.abort();
+    await expect(request).rejects.toThrow();
+    // Long before any time limit: the request's abort reached the call on the wire.
+    const give = Date.now() + 5000;
+    while (!(await metric(/^zb_erp_calls_total\{endpoint="list",outcome="ERP_ABORTED"\} 1$/m))) {
+      if (Date.now() > give) throw new Error('never reached: the stalled call reported ERP_ABORTED');
+    }
+    expect(await metric(/^zb_graphql_in_flight 0$/m)).toBe(true);
+    expect((await s.gql('{ afterSaleServices(pageSize: 4) { items { id } } }')).errors).toBeUndefined();
+  } finally {
+    await s.close();
+  }
+});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { cancelOf } from '../erp/abort';
 import type { CallContext } from '../erp/client';
 import { parseHandleInput, rejectedInput, type HandleInput, type HandleOutcome, type HandleResult, type UserError } from './handle';
 import { InputError } from './input';
@@ -225,15 +226,17 @@ export function waitForFirst(result: Promise<HandleResult>, ctx: Pick<CallContex
   if (deadline === undefined && !signal) return result;
   return new Promise<HandleResult>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
+    // The request's signal is an AbortSignal or its deadline's Cancel: watched through the one follower (abort.ts).
+    const cancel = signal && cancelOf(signal);
     const settle = (finish: () => void) => {
       if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', giveUp);
+      cancel?.unwatch(giveUp);
       finish();
     };
     const giveUp = () => settle(() => reject(new IdempotencyKeyInUseError()));
     // setTimeout takes at most 2^31-1 ms; a longer delay would fire at once.
     if (deadline !== undefined) timer = setTimeout(giveUp, Math.min(deadline - Date.now(), 2 ** 31 - 1));
-    signal?.addEventListener('abort', giveUp, { once: true });
+    cancel?.watch(giveUp);
     result.then(
       (r) => settle(() => resolve(r)),
       (e: unknown) => settle(() => reject(e)),

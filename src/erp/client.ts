@@ -1,4 +1,4 @@
-import { cancelOf } from './abort';
+import { cancelOf, type CallSignal } from './abort';
 import type { CallKind, Endpoint, ErpCall, Send, SessionSource } from './call';
 import { decodeDetail, decodeMessage, decodeTable } from './decode';
 import type { ErpData, ErpDetail, ErpMessage, ErpTable } from './types';
@@ -32,7 +32,8 @@ export interface Credentials {
 /** Who is calling and until when: one per GraphQL request. */
 export interface CallContext {
   auth: SessionSource;
-  signal?: AbortSignal;
+  /** The request's abort: its AbortSignal, or the Cancel of its deadline (deadline.ts). */
+  signal?: CallSignal;
   deadline?: number;
   requestId?: string;
   /**

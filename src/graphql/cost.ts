@@ -59,6 +59,8 @@ const add = (a: Cost, b: Cost): Cost => ({ erpCalls: a.erpCalls + b.erpCalls, it
 
 class Estimator {
   representations = 0;
+  /** Whether a variable's value was read: an estimate that read none is the same for every run of the operation. */
+  readVariables = false;
 
   constructor(
     private readonly fragments: ReadonlyMap<string, FragmentDefinitionNode>,
@@ -95,6 +97,7 @@ class Estimator {
     if (!node) return undefined;
     switch (node.kind) {
       case Kind.VARIABLE:
+        this.readVariables = true;
         return this.variables[node.name.value];
       case Kind.INT:
         return Number(node.value);
@@ -224,9 +227,37 @@ export function estimateOperation(
   variables: Readonly<Record<string, unknown>> | undefined,
   rules: EstimateRules,
 ): OperationEstimate {
+  return estimateWith(document, operation, variables, rules).estimate;
+}
+
+function estimateWith(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>> | undefined,
+  rules: EstimateRules,
+): { estimate: OperationEstimate; readVariables: boolean } {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   const estimator = new Estimator(fragments, variables ?? {}, rules);
   const cost = estimator.operation(operation);
-  return { ...cost, representations: estimator.representations };
+  return { estimate: { ...cost, representations: estimator.representations }, readVariables: estimator.readVariables };
+}
+
+/**
+ * `estimateOperation` under fixed rules, kept per operation when the estimate read no variable: the document store
+ * hands the same parsed operation to every request with the same text, and its estimate is then the same each time
+ * (a page's size given inline, or no `_entities`). Kept by the operation node, so it goes when the document does.
+ * An estimate that reads variables (a `$pageSize`, `_entities` representations) is made per request, as is a refusal.
+ */
+export function operationEstimator(
+  rules: EstimateRules,
+): (document: DocumentNode, operation: OperationDefinitionNode, variables: Readonly<Record<string, unknown>> | undefined) => OperationEstimate {
+  const kept = new WeakMap<OperationDefinitionNode, OperationEstimate>();
+  return (document, operation, variables) => {
+    const known = kept.get(operation);
+    if (known) return known;
+    const { estimate, readVariables } = estimateWith(document, operation, variables, rules);
+    if (!readVariables) kept.set(operation, Object.freeze(estimate));
+    return estimate;
+  };
 }

@@ -22,25 +22,49 @@ import type { ItemSelection } from '../domain/request-scope';
  * (request-scope.ts), so those fields answer at once instead of each waiting for the detail loader on its own.
  */
 export function itemSelection(info: GraphQLResolveInfo): ItemSelection {
+  // The same field of the same (stored) document asks the same, unless a directive reads the request's variables.
+  const node = info.fieldNodes.length === 1 ? info.fieldNodes[0] : undefined;
+  const known = node && kept.get(node);
+  if (known) return known;
+  const walk: Walk = { info, directives: false };
+  const selection = selectionOf(walk);
+  if (node && !walk.directives) kept.set(node, Object.freeze(selection));
+  return selection;
+}
+
+/** Selections by the page field's node, while its document is kept (Apollo's document store). */
+const kept = new WeakMap<FieldNode, ItemSelection>();
+
+interface Walk {
+  readonly info: GraphQLResolveInfo;
+  /** Whether any selection walked carries a directive: what it selects may then change with the variables. */
+  directives: boolean;
+}
+
+function selectionOf(walk: Walk): ItemSelection {
+  const { info } = walk;
   const page = getNamedType(info.returnType);
   const items = isObjectType(page) ? page.getFields().items : undefined;
   if (!isObjectType(page) || !items) return { fields: [], erpFields: false };
-  const itemsNodes = fieldsOf(info, page, info.fieldNodes).filter((f) => f.name.value === 'items');
-  const names = new Set(fieldsOf(info, getNamedType(items.type), itemsNodes).map((f) => f.name.value));
+  const itemsNodes = fieldsOf(walk, page, info.fieldNodes).filter((f) => f.name.value === 'items');
+  const names = new Set(fieldsOf(walk, getNamedType(items.type), itemsNodes).map((f) => f.name.value));
   return { fields: SERVICE_FIELDS.filter((f) => names.has(f)), erpFields: names.has('erpFields') };
 }
 
 /** The fields selected under `nodes` on an object of `type`. */
-function fieldsOf(info: GraphQLResolveInfo, type: GraphQLNamedType, nodes: readonly FieldNode[]): FieldNode[] {
+function fieldsOf(walk: Walk, type: GraphQLNamedType, nodes: readonly FieldNode[]): FieldNode[] {
+  const { info } = walk;
   const found: FieldNode[] = [];
   const visit = (set: SelectionSetNode | undefined) => {
     for (const selection of set?.selections ?? []) {
+      if (selection.directives?.length) walk.directives = true;
       if (!included(info, selection)) continue;
       if (selection.kind === Kind.FIELD) found.push(selection);
       else if (selection.kind === Kind.INLINE_FRAGMENT) {
         if (applies(info, type, selection.typeCondition?.name.value)) visit(selection.selectionSet);
       } else {
         const fragment = info.fragments[selection.name.value];
+        if (fragment?.directives?.length) walk.directives = true;
         if (fragment && applies(info, type, fragment.typeCondition.name.value)) visit(fragment.selectionSet);
       }
     }

@@ -1,7 +1,7 @@
 import { HeaderMap, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../graphql/context';
-import { estimateOperation, type EstimateRules, type OperationEstimate } from '../graphql/cost';
+import { operationEstimator, type EstimateRules, type OperationEstimate } from '../graphql/cost';
 import { ErrorCode } from '../graphql/errors';
 import type { Metrics } from './metrics';
 
@@ -101,6 +101,8 @@ export function admissionPlugin(
   rules: EstimateRules,
   metrics: Metrics,
 ): ApolloServerPlugin<GraphQLContext> {
+  // An operation's estimate, kept while its document is when it does not depend on the request's variables.
+  const estimateOperation = operationEstimator(rules);
   // The listener keeps nothing per request: one for all of them.
   const listening = Promise.resolve<GraphQLRequestListener<GraphQLContext>>({
     async didResolveOperation({ contextValue, document, operation, request }) {
@@ -108,7 +110,7 @@ export function admissionPlugin(
       if (!operation) return;
       let estimate: OperationEstimate;
       try {
-        estimate = estimateOperation(document, operation, request.variables, rules);
+        estimate = estimateOperation(document, operation, request.variables);
       } catch (e) {
         // Malformed `_entities` input: a client error, answered before anything runs.
         if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { ...e.extensions, http: { status: 400 } } });

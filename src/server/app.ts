@@ -155,9 +155,10 @@ export async function startApp(options: AppOptions): Promise<App> {
   };
   const admission = new Admission(
     admissionLimits,
+    // Read at scrape time (metrics.ts): two number writes per change instead of two gauge updates.
     (operations, bytes) => {
-      metrics.graphqlInFlight.set(operations);
-      metrics.graphqlBudgetBytes.set(bytes);
+      metrics.graphqlAdmission.operations = operations;
+      metrics.graphqlAdmission.bytes = bytes;
     },
   );
   const estimateRules = {

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type HTTPGraphQLRequest } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
-import { deadline } from '../erp/deadline';
+import type { CallSignal } from '../erp/abort';
+import { deadlines } from '../erp/deadline';
 import type { GraphQLContext } from '../graphql/context';
 import { ErrorCode } from '../graphql/errors';
 import type { Admission, Ticket } from './admission';
@@ -16,7 +17,7 @@ export interface GraphQLEndpointDeps {
   limits: { bodyLimitBytes: number; bodyTimeoutMs: number; maxInflight: number };
   requestDeadlineMs: number;
   /** The request's GraphQL context: identity, its services, and its share of the admission budget. */
-  context(req: IncomingMessage, requestId: string, signal: AbortSignal, ticket: Ticket): GraphQLContext;
+  context(req: IncomingMessage, requestId: string, signal: CallSignal, ticket: Ticket): GraphQLContext;
   /**
    * The context of a subscription request on Apollo's HTTP callback protocol (a POST carrying
    * `extensions.subscription`, subscription-callback.ts): the subscription outlives this request, so its context must
@@ -41,6 +42,8 @@ function isCallbackRequest(body: unknown): boolean {
  */
 export function graphqlEndpoint(deps: GraphQLEndpointDeps): (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void> {
   const { apollo, admission, metrics, limits } = deps;
+  // Every request's time limit (ZB_REQUEST_DEADLINE_MS), kept by one timer.
+  const deadline = deadlines(deps.requestDeadlineMs);
 
   async function execute(req: IncomingMessage, res: ServerResponse, requestId: string, body: unknown, ticket: Ticket): Promise<void> {
     const headers = new HeaderMap();
@@ -58,7 +61,7 @@ export function graphqlEndpoint(deps: GraphQLEndpointDeps): (req: IncomingMessag
       body,
     };
     // Released as soon as the response ends.
-    const limit = deadline(deps.requestDeadlineMs);
+    const limit = deadline();
     res.on('close', () => {
       if (!res.writableFinished) limit.abort();
       limit.dispose();

@@ -6,6 +6,8 @@ export function createMetrics() {
   // ERP calls in flight and queued, as the client last reported them (every call start and end): read at scrape time,
   // so a report is two number writes instead of two gauge updates per call.
   const erpQueue = { active: 0, pending: 0 };
+  // The same for the GraphQL admission budget (admission.ts reports on every request's entry, reservation and exit).
+  const graphqlAdmission = { operations: 0, bytes: 0 };
   collectDefaultMetrics({ register: registry });
   const r = [registry];
   return {
@@ -33,13 +35,24 @@ export function createMetrics() {
         this.set(erpQueue.pending);
       },
     }),
-    graphqlInFlight: new Gauge({ name: 'zb_graphql_in_flight', help: 'GraphQL operations being executed', registers: r }),
+    graphqlAdmission,
+    graphqlInFlight: new Gauge({
+      name: 'zb_graphql_in_flight', help: 'GraphQL operations being executed', registers: r,
+      collect() {
+        this.set(graphqlAdmission.operations);
+      },
+    }),
     graphqlShed: new Counter({ name: 'zb_graphql_shed_total', help: 'GraphQL requests refused with 503 SERVER_BUSY (ZB_MAX_INFLIGHT_REQUESTS or ZB_INFLIGHT_BUDGET_BYTES)', registers: r }),
     graphqlRefused: new Counter({
       name: 'zb_graphql_refused_total', help: 'GraphQL requests refused before execution, by reason (cost, budget, unauthenticated, body_timeout, body_too_large)',
       labelNames: ['reason'], registers: r,
     }),
-    graphqlBudgetBytes: new Gauge({ name: 'zb_graphql_inflight_budget_bytes', help: 'Estimated bytes reserved by the operations executing (of ZB_INFLIGHT_BUDGET_BYTES)', registers: r }),
+    graphqlBudgetBytes: new Gauge({
+      name: 'zb_graphql_inflight_budget_bytes', help: 'Estimated bytes reserved by the operations executing (of ZB_INFLIGHT_BUDGET_BYTES)', registers: r,
+      collect() {
+        this.set(graphqlAdmission.bytes);
+      },
+    }),
     graphqlDuration: new Histogram({
       name: 'zb_graphql_request_duration_seconds', help: 'GraphQL request duration', labelNames: ['operation', 'status'], registers: r,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],

@@ -31,6 +31,8 @@ export function operationLabeler(max: number, maxLength = MAX_OPERATION_LABEL_LE
   };
 }
 
+const NO_CODES: readonly string[] = [];
+
 /**
  * One log line and one histogram sample per GraphQL request; unexpected errors logged in full with the request id.
  * "Unexpected" and the codes logged are the classifier's (graphql/errors.ts), as in the response.
@@ -59,9 +61,11 @@ export function requestLogPlugin(logger: Logger, metrics: Metrics): ApolloServer
         },
         async willSendResponse({ response, operationName, errors }) {
           const durationMs = performance.now() - started;
-          const codes = [...new Set((errors ?? []).map((e) => classifyError(unwrapResolverError(e)).code))].slice(0, 10);
+          const codes = errors?.length ? [...new Set(errors.map((e) => classifyError(unwrapResolverError(e)).code))].slice(0, 10) : NO_CODES;
           const status = response.http.status ?? 200;
           metrics.graphqlDuration.observe({ operation: operationLabel(operationName), status: codes.length ? 'error' : 'ok' }, durationMs / 1000);
+          // The line is made only when its level is written.
+          if (!logger.isLevelEnabled('info')) return;
           logger.info({
             msg: 'graphql request', requestId: contextValue.requestId, operationName: clip(operationName), status, durationMs: Math.round(durationMs),
             errorCodes: codes.map((c) => clip(c)),
