@@ -26,7 +26,8 @@ import { spawnSubgraph, startFlags, type SubgraphProcess } from './subgraph-proc
  * while others ran are not comparable).
  * Rounds alternate; medians are printed, then a table and the targets. Prints figures; asserts nothing.
  *
- * Env: BENCH_LATENCY_MS (20), BENCH_SECONDS (5 per run), BENCH_ROUNDS (3), BENCH_CLIENTS (10), BENCH_RECORDS (640
+ * Env: BENCH_LATENCY_MS (20), BENCH_SECONDS (5 per run), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (8 of each workload per
+ * server before the first round), BENCH_CLIENTS (10), BENCH_RECORDS (640
  * services in the simulator: 31 pages), BENCH_SIM_CAP (64: the simulated IIS's worker threads), BENCH_EXTRA (1: also
  * the `_entities` and 100-client hot-key workloads), BENCH_BASELINE_B_CPU_MS (the subgraph's B CPU ms/op before issue
  * #15, see bench/README.md), BENCH_BASELINE_ROOT (a checkout of the code before issue #15 with `dist/` built: its B
@@ -37,6 +38,8 @@ import { spawnSubgraph, startFlags, type SubgraphProcess } from './subgraph-proc
 const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 20);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Seconds of each workload every server gets before the first round. */
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 8);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 10);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 640);
 const SIM_CAP = Number(process.env.BENCH_SIM_CAP ?? 64);
@@ -209,10 +212,12 @@ async function main(): Promise<void> {
     };
   };
 
-  // Warm-up: a fresh process is not yet optimised by the JIT.
+  // Warm-up: a fresh process is not yet optimised by the JIT, nor its young generation grown to its working size. On
+  // this project's 2-core machine the subgraph's CPU per A operation fell from 2.4 ms in its first 5 s of load to
+  // 1.3-1.5 ms after 10-15 s (bench/README.md), so every server gets WARMUP seconds of each workload first.
   sim.faults.configure({ latencyMs: 0 });
   for (const t of ['subgraph', 'subgraph, coalescing off', ...(baselineProduct ? (['baseline'] as const) : []), 'naive', 'floor'] as const) {
-    for (const w of ['A', 'B'] as const) await loadEach(urlOf(t), bodyOf(t, w), CLIENTS, 2);
+    for (const w of ['A', 'B'] as const) await loadEach(urlOf(t), bodyOf(t, w), CLIENTS, WARMUP);
   }
   await erpIdle(sim.calls);
 
