@@ -212,6 +212,24 @@ describe('GraphQL over SSE: bounds', () => {
     expect(s.sources.list).toHaveLength(0);
   });
 
+  test('a POST body that never completes within bodyTimeoutMs is 408 and the connection is closed, nothing subscribed', async () => {
+    const s = await start({ sse: { bodyTimeoutMs: 200 } });
+    const url = new URL(s.url);
+    const socket = net.connect(Number(url.port), url.hostname);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    // Announces 100 bytes and sends 10: the rest never comes.
+    socket.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"query":`);
+    await until(() => answer.includes('\r\n\r\n{'), 'an answer', 5000);
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('"code":"BAD_REQUEST"');
+    expect(answer).toContain('not received within 200 ms');
+    expect(s.sources.list).toHaveLength(0);
+  });
+
   test('at maxStreams the next stream is refused 503 SERVER_BUSY (graphql-sse sees a retryable NetworkError); a freed slot is taken again', async () => {
     const s = await start({ sse: { maxStreams: 2 } });
     await hiveGet(s, { query: SUBSCRIPTION });

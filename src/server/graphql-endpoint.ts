@@ -6,7 +6,7 @@ import { deadlines } from '../erp/deadline';
 import type { GraphQLContext } from '../graphql/context';
 import { ErrorCode } from '../graphql/errors';
 import type { Admission, Ticket } from './admission';
-import { BodyTimeoutError, BodyTooLargeError, readBody, requestErrorBody, sendJson } from './http';
+import { readBodyOrRefuse, requestErrorBody, sendJson } from './http';
 import type { Metrics } from './metrics';
 import { traceOperation } from './tracing-plugin';
 
@@ -88,22 +88,8 @@ export function graphqlEndpoint(deps: GraphQLEndpointDeps): (req: IncomingMessag
   return async (req, res, requestId) => {
     let body: unknown;
     if (req.method === 'POST') {
-      let text: string;
-      try {
-        text = await readBody(req, limits.bodyLimitBytes, limits.bodyTimeoutMs);
-      } catch (e) {
-        if (e instanceof BodyTooLargeError) {
-          metrics.graphqlRefused.inc({ reason: 'body_too_large' });
-          sendJson(res, 413, requestErrorBody(`Request body exceeds ${limits.bodyLimitBytes} bytes`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
-          return;
-        }
-        if (e instanceof BodyTimeoutError) {
-          metrics.graphqlRefused.inc({ reason: 'body_timeout' });
-          sendJson(res, 408, requestErrorBody(`Request body not received within ${limits.bodyTimeoutMs} ms`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
-          return;
-        }
-        throw e;
-      }
+      const text = await readBodyOrRefuse(req, res, limits, (reason) => metrics.graphqlRefused.inc({ reason }));
+      if (text === undefined) return;
       const type = String(req.headers['content-type'] ?? '');
       if (type.includes('json')) {
         try {

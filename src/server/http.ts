@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
 
 /** The HTTP edge: what a client can hold open, for how long, and how much of its body we buffer. */
 export interface HttpLimits {
@@ -67,6 +68,37 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
     req.on('end', () => finish(undefined, Buffer.concat(chunks).toString('utf8')));
     req.on('error', (e) => finish(e));
   });
+}
+
+/** Why a request body was refused before anything ran: the reason label of `zb_graphql_refused_total`. */
+export type BodyRefusal = 'body_too_large' | 'body_timeout';
+
+/**
+ * A POST's body within the limits, or undefined once the request has been answered: 413 over `bodyLimitBytes`, 408
+ * when it is not all there within `bodyTimeoutMs` (both close the connection, whose rest is discarded). The one place
+ * both GraphQL endpoints (POST /graphql, the SSE route) read a body; `refused` hears why one was turned away.
+ */
+export async function readBodyOrRefuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limits: { bodyLimitBytes: number; bodyTimeoutMs: number },
+  refused: (reason: BodyRefusal) => void = () => undefined,
+): Promise<string | undefined> {
+  try {
+    return await readBody(req, limits.bodyLimitBytes, limits.bodyTimeoutMs);
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) {
+      refused('body_too_large');
+      sendJson(res, 413, requestErrorBody(`Request body exceeds ${limits.bodyLimitBytes} bytes`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
+      return undefined;
+    }
+    if (e instanceof BodyTimeoutError) {
+      refused('body_timeout');
+      sendJson(res, 408, requestErrorBody(`Request body not received within ${limits.bodyTimeoutMs} ms`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
+      return undefined;
+    }
+    throw e;
+  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -25,7 +25,7 @@ import {
 } from 'graphql-sse';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../graphql/errors';
-import { BodyTimeoutError, BodyTooLargeError, readBody, requestErrorBody, sendJson } from './http';
+import { readBodyOrRefuse, requestErrorBody, sendJson } from './http';
 import { codedError, publicError, type FormatError } from './subscription-errors';
 
 /**
@@ -379,20 +379,8 @@ export function sseSubscriptions<C extends object>(options: SseOptions<C>): SseS
     const { req, res } = stream;
     let body: Record<string, unknown> | string | null = null;
     if (req.method === 'POST') {
-      let text: string;
-      try {
-        text = await readBody(req, limits.bodyLimitBytes, limits.bodyTimeoutMs);
-      } catch (e) {
-        if (e instanceof BodyTooLargeError) {
-          sendJson(res, 413, requestErrorBody(`Request body exceeds ${limits.bodyLimitBytes} bytes`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
-          return;
-        }
-        if (e instanceof BodyTimeoutError) {
-          sendJson(res, 408, requestErrorBody(`Request body not received within ${limits.bodyTimeoutMs} ms`, ApolloServerErrorCode.BAD_REQUEST), { connection: 'close' });
-          return;
-        }
-        throw e;
-      }
+      const text = await readBodyOrRefuse(req, res, limits);
+      if (text === undefined) return;
       if (String(req.headers['content-type'] ?? '').includes('application/json')) {
         let parsed: unknown;
         try {
