@@ -81,9 +81,18 @@ it('ZB_FEED_WS_INIT_TIMEOUT_MS: a socket that never sends connection_init is clo
 });
 
 it('ZB_BODY_LIMIT_BYTES: a message over the limit closes the socket (1009) and is never held', async () => {
-  const { socket, closed } = await open();
-  socket.send(JSON.stringify({ type: 'connection_init', payload: { pad: 'x'.repeat(8192) } }));
-  expect((await closed).code).toBe(1009);
+  const printed = jest.spyOn(console, 'error');
+  try {
+    const { socket, closed } = await open();
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { pad: 'x'.repeat(8192) } }));
+    expect((await closed).code).toBe(1009);
+    // Logged once, structured, with ws's code: not printed to stderr by graphql-ws.
+    await until(() => t.logs.text.includes('websocket closed: client protocol error'), 'the log line');
+    expect(t.logs.lines.filter((l) => l.includes('"code":"WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"'))).toHaveLength(1);
+    expect(printed).not.toHaveBeenCalled();
+  } finally {
+    printed.mockRestore();
+  }
 });
 
 it('subscriptions per identity and per process, and filters per identity, are refused with FEED_LIMIT_REACHED', async () => {

@@ -106,6 +106,14 @@ export function attachGraphqlWs(options: WsTransportOptions): WsTransport {
       // The HTTP server's inactivity limit is for requests; this socket now lives by graphql-ws's pings.
       if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
       wss.emit('connection', ws, req);
+      // What a socket emits as 'error' is the client's doing: a frame over maxPayload (ws has already closed with
+      // 1009), a malformed frame (1002) or text that is not UTF-8 (1007). graphql-ws prints each with console.error,
+      // outside the structured log, and asks for a close "1011 Internal server error" that ws ignores; so its
+      // listener (added just above, in 'connection') is replaced by one log line at info with ws's error code.
+      ws.removeAllListeners('error');
+      ws.on('error', (e: Error & { code?: unknown }) => {
+        logger.info({ msg: 'websocket closed: client protocol error', code: typeof e.code === 'string' ? e.code.slice(0, 64) : undefined });
+      });
       report();
       ws.once('close', report);
     });
