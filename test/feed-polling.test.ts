@@ -151,6 +151,42 @@ describe('ERP errors for a while', () => {
   });
 });
 
+describe('with the read cache on (ZB_CACHE_TTL_MS)', () => {
+  beforeAll(async () => {
+    t = await startStack({ env: { ZB_FEED_POLL_MS: '50', ZB_FEED_MAX_ROWS: '40', ZB_CACHE_TTL_MS: '600000', ZB_CACHE_STALE_MS: '600000' } });
+  });
+  afterAll(() => t.close());
+
+  it('every poll reads the ERP, and an event reads the changed service from the ERP, not from what the cache kept', async () => {
+    const newest = t.sim.world.liveServices().sort((a, b) => b.ord - a.ord)[0]!;
+    const DETAIL = 'query($id: ID!) { afterSaleService(id: $id) { id content } }';
+    // A user's read fills the cache with the service's detail as it is now.
+    const before = await t.gql<{ afterSaleService: { content: string } }>(DETAIL, { id: String(newest.ord) });
+    expect(before.errors).toBeUndefined();
+    const oldContent = before.data!.afterSaleService.content;
+    const details = t.sim.calls.count('detail');
+    expect((await t.gql(DETAIL, { id: String(newest.ord) })).errors).toBeUndefined();
+    expect(t.sim.calls.count('detail')).toBe(details);
+
+    const sub = client().subscribe<{ afterSaleServiceChanged: { kind: string; id: string; service: { title: string; content: string } | null } }>(`
+      subscription { afterSaleServiceChanged { kind id service { title content } } }`);
+    await untilPolls('ok', 2);
+    // Each poll is a list call at the ERP, however long the cache would keep its page.
+    const pollsNow = await polls('ok');
+    const listCalls = feedCalls().length;
+    await untilPolls('ok', pollsNow + 3);
+    expect(feedCalls().length - listCalls).toBeGreaterThanOrEqual(3);
+
+    // Changed in the ERP's own UI: seen at the next poll, with the detail as it is now.
+    t.sim.world.edit(newest.ord, { title: '缓存开着也看得到', introts: '改过的内容' });
+    await until(() => sub.data.some((d) => d.afterSaleServiceChanged.kind === 'UPDATED' && d.afterSaleServiceChanged.id === String(newest.ord)), 'the UPDATED event', 15_000);
+    const event = sub.data.find((d) => d.afterSaleServiceChanged.kind === 'UPDATED')!.afterSaleServiceChanged;
+    expect(event.service).toEqual({ title: '缓存开着也看得到', content: '改过的内容' });
+    expect(oldContent).not.toBe('改过的内容');
+    expect(sub.errors).toEqual([]);
+  });
+});
+
 describe('a user session the ERP refuses', () => {
   beforeAll(async () => {
     t = await startStack({ env: { ZB_FEED_POLL_MS: '50', ZB_FEED_MAX_ROWS: '40' } });

@@ -36,6 +36,11 @@ export interface ErpCall {
   /** Epoch ms after which no retry is started. */
   deadline?: number;
   requestId?: string;
+  /**
+   * A read that must come from the ERP (a change-feed poll, which exists to see what changed): the read cache does not
+   * answer it, but keeps its answer for the reads that may be answered from it.
+   */
+  fresh?: boolean;
 }
 
 export type Send = (call: ErpCall) => Promise<ErpReply>;

@@ -41,6 +41,8 @@ export interface CallContext {
    * `auth.identity` changes with every renewed session token, the user does not. Not sent to the ERP.
    */
   principal?: string;
+  /** Reads from the ERP itself, never from the read cache (whose answers they refresh): ErpCall.fresh. */
+  fresh?: boolean;
 }
 
 /** Each endpoint's kind (retried? cached? fenced?) and cmdkey: a new endpoint does not compile until it is placed. */
@@ -94,6 +96,7 @@ export class ErpClient {
     if (ctx.signal && kind === 'read') call.signal = cancelOf(ctx.signal);
     if (ctx.deadline !== undefined) call.deadline = ctx.deadline;
     if (ctx.requestId) call.requestId = ctx.requestId;
+    if (ctx.fresh && kind === 'read') call.fresh = true;
     return call;
   }
 

@@ -19,7 +19,7 @@ export interface ErpObserver {
   login?(identity: string, outcome: string, detail?: LoginDetail): void;
   breaker?(state: 'open' | 'halfOpen' | 'close'): void;
   coalesced?(call: ErpCall): void;
-  cache?(call: ErpCall, result: 'hit' | 'miss' | 'stale'): void;
+  cache?(call: ErpCall, result: 'hit' | 'miss' | 'stale' | 'bypass'): void;
   /** The ERP refused the identity of `call` (`code`): that identity's cached answers were dropped. */
   cacheDropped?(call: ErpCall, code: string): void;
   queue?(active: number, pending: number): void;

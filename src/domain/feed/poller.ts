@@ -136,7 +136,8 @@ export class Poller {
   }
 
   private call(): CallContext {
-    return { auth: this.target.auth, signal: this.controller.signal, deadline: Date.now() + this.settings.pollTimeoutMs, requestId: this.target.requestId };
+    // A poll is how the feed sees changes, so it reads the ERP, not the read cache (and refreshes what the cache keeps).
+    return { auth: this.target.auth, signal: this.controller.signal, deadline: Date.now() + this.settings.pollTimeoutMs, requestId: this.target.requestId, fresh: true };
   }
 
   private async publish(message: FeedMessage): Promise<void> {

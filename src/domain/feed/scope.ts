@@ -27,7 +27,8 @@ export function subscriptionScope(options: { feed: Pick<ChangeFeed, 'subscribe'>
   const { feed, servicesFor, call, deadlineMs } = options;
   const ended = new AbortController();
   let current: RequestServices | undefined;
-  const scope = () => (current ??= servicesFor({ ...call, signal: ended.signal, deadline: Date.now() + deadlineMs }));
+  // An event says the service changed: its details are read from the ERP, never from a read cache filled before.
+  const scope = () => (current ??= servicesFor({ ...call, signal: ended.signal, deadline: Date.now() + deadlineMs, fresh: true }));
   const services: RequestServices = {
     services: {
       list: (input, parent) => scope().services.list(input, parent),

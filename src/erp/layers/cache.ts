@@ -82,6 +82,20 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
       });
   };
 
+  /** The ERP's answer, kept unless a write of what it reads started meanwhile (the fence). */
+  async function readThrough(key: string, call: ErpCall, tags: readonly string[], next: Send, startedAt: number): Promise<ErpReply> {
+    let reply: ErpReply;
+    try {
+      reply = await next(call);
+    } catch (e) {
+      if (refusesIdentity(e)) await dropIdentity(call, e).catch(() => undefined);
+      throw e;
+    }
+    // A store that fails to keep an answer costs a future miss, never this caller's answer.
+    await put(key, call, tags, reply, startedAt).catch(() => undefined);
+    return reply;
+  }
+
   async function invalidate(tags: readonly string[]): Promise<void> {
     // Fenced first: a read in flight that answers while the store is still dropping must not be stored.
     fence.bump(tags);
@@ -94,6 +108,11 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
       const key = readKey(call);
       const tags = readTags(call);
       let startedAt = fence.position();
+      if (call.fresh) {
+        // Not answered from here; its answer replaces what is kept (a read that reaches the ERP is never stale).
+        observer.cache?.(call, 'bypass');
+        return readThrough(key, call, tags, next, startedAt);
+      }
       const found = store.get(key, tags);
       // The in-process store answers in the same tick, so a miss reaches the ERP (and coalescing) without a detour.
       let entry: CachedReply | undefined;
@@ -115,16 +134,7 @@ export function readCache(options: CacheOptions, observer: ErpObserver, store: R
         return entry.reply;
       }
       observer.cache?.(call, 'miss');
-      let reply: ErpReply;
-      try {
-        reply = await next(call);
-      } catch (e) {
-        if (refusesIdentity(e)) await dropIdentity(call, e).catch(() => undefined);
-        throw e;
-      }
-      // A store that fails to keep an answer costs a future miss, never this caller's answer.
-      await put(key, call, tags, reply, startedAt).catch(() => undefined);
-      return reply;
+      return readThrough(key, call, tags, next, startedAt);
     },
     invalidate,
     invalidateService: (ord) => invalidate(serviceTags(ord)),
