@@ -16,7 +16,7 @@ import type { CallContext } from '../src/erp/client';
 import type { GraphQLContext } from '../src/graphql/context';
 import { buildSchema } from '../src/graphql/schema';
 import { formatError } from '../src/server/errors';
-import { postJson, SIM_PASSWORD, SIM_USER, startStack, until, type TestStack } from './helpers';
+import { eventually, postJson, SIM_PASSWORD, SIM_USER, startStack, until, type TestStack } from './helpers';
 
 /** Abuse of handleService's idempotency keys: memory, in-flight claims, key scope, and what may claim a key. */
 
@@ -115,13 +115,6 @@ async function graphqlInFlight(s: TestStack): Promise<number> {
   return (await s.app.metrics.graphqlInFlight.get()).values[0]?.value ?? 0;
 }
 
-async function eventually(condition: () => Promise<boolean>, what: string, boundMs = 5000): Promise<void> {
-  const give = Date.now() + boundMs;
-  while (!(await condition())) {
-    if (Date.now() > give) throw new Error(`never reached: ${what}`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
 
 async function userToken(user: string, password: string, serial: string, simUrl = t.sim.url): Promise<string> {
   const r = await postJson(`${simUrl}/webapi/v3/ov1/login`, { datas: [{ id: 'user', val: `txt:${user}` }, { id: 'password', val: `txt:${password}` }, { id: 'serialnum', val: `txt:${serial}` }] });

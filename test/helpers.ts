@@ -83,6 +83,18 @@ export async function startStack(
  * reach by themselves (a call arrived, a breaker half-opened). Waits on the state, not on time; the bound only turns a
  * condition that never comes into a failure instead of a spinning test.
  */
+/**
+ * `until` for a condition that must be awaited (a scrape, a store read): checked again `pauseMs` after each false
+ * answer (0: on the next turn of the event loop), failing after `boundMs`.
+ */
+export async function eventually(condition: () => Promise<boolean>, what: string, boundMs = 5000, pauseMs = 0): Promise<void> {
+  const give = Date.now() + boundMs;
+  while (!(await condition())) {
+    if (Date.now() > give) throw new Error(`never reached: ${what}`);
+    await new Promise<void>((resolve) => (pauseMs > 0 ? setTimeout(resolve, pauseMs) : setImmediate(resolve)));
+  }
+}
+
 export function until(condition: () => boolean, what: string, boundMs = 5000): Promise<void> {
   const give = Date.now() + boundMs;
   return new Promise<void>((resolve, reject) => {

@@ -32,3 +32,16 @@ it('abort() ends it at once with an AbortError, and the timer later leaves it as
   await until(() => later.signal.aborted, 'a later deadline passed', 2000);
   expect([reasonOf(gone.signal), heard]).toEqual(['AbortError', 1]);
 });
+
+it('a limit longer than setTimeout can keep (the settings allow up to 2^53 ms) arms the longest timer, not one that fires at once', () => {
+  const armed = jest.spyOn(global, 'setTimeout');
+  try {
+    const limit = deadlines(3_000_000_000)();
+    // Node would fire a delay over 2^31-1 ms after 1 ms, with a TimeoutOverflowWarning, again and again.
+    expect(armed.mock.calls.map((call) => call[1])).toEqual([2 ** 31 - 1]);
+    expect(limit.signal.aborted).toBe(false);
+    limit.dispose();
+  } finally {
+    armed.mockRestore();
+  }
+});

@@ -11,6 +11,9 @@ export interface Expiring {
  * ~0.5-1 µs per ERP call. The items are kept in a Set, whose insertion order is their order of expiry; a queue can take
  * them from the front (`shift`).
  */
+/** The longest delay setTimeout keeps (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class ExpiryQueue<T extends Expiring> {
   private readonly items = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
@@ -42,7 +45,8 @@ export class ExpiryQueue<T extends Expiring> {
   }
 
   private arm(delayMs: number): void {
-    this.timer = setTimeout(this.sweep, delayMs);
+    // setTimeout takes at most 2^31-1 ms (a longer delay fires at once, with a warning); the sweep re-arms for the rest.
+    this.timer = setTimeout(this.sweep, Math.min(delayMs, MAX_TIMER_MS));
     // A pending limit alone never keeps the process alive.
     this.timer.unref();
   }
@@ -50,14 +54,22 @@ export class ExpiryQueue<T extends Expiring> {
   private readonly sweep = (): void => {
     this.timer = undefined;
     const now = Date.now();
+    // One item's expiry that throws (a watcher's bug) must not leave the others unexpired or the timer unarmed.
+    let failure: { error: unknown } | undefined;
     for (const item of this.items) {
       // Timers may fire a little before the wall clock says so: the rest waits for the next round.
       if (item.expiresAt > now) {
+        // An expiry above may have added an item, and armed the timer already.
         if (this.timer === undefined) this.arm(item.expiresAt - now);
-        return;
+        break;
       }
       this.items.delete(item);
-      item.expire();
+      try {
+        item.expire();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    if (failure) throw failure.error;
   };
 }

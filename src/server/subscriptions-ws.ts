@@ -109,10 +109,13 @@ export function attachGraphqlWs(options: WsTransportOptions): WsTransport {
       // What a socket emits as 'error' is the client's doing: a frame over maxPayload (ws has already closed with
       // 1009), a malformed frame (1002) or text that is not UTF-8 (1007). graphql-ws prints each with console.error,
       // outside the structured log, and asks for a close "1011 Internal server error" that ws ignores; so its
-      // listener (added just above, in 'connection') is replaced by one log line at info with ws's error code.
+      // listener (added just above, in 'connection') is replaced by one log line with ws's error code.
       ws.removeAllListeners('error');
       ws.on('error', (e: Error & { code?: unknown }) => {
-        logger.info({ msg: 'websocket closed: client protocol error', code: typeof e.code === 'string' ? e.code.slice(0, 64) : undefined });
+        const code = typeof e.code === 'string' ? e.code.slice(0, 64) : undefined;
+        // ws names the client's protocol errors WS_ERR_*; anything else would be ours, and is logged as such.
+        if (code?.startsWith('WS_ERR_')) logger.info({ msg: 'websocket closed: client protocol error', code });
+        else logger.warn({ msg: 'websocket error', code, err: e.message.slice(0, 200) });
       });
       report();
       ws.once('close', report);
