@@ -1,4 +1,7 @@
-/** Something with a time limit: `expire()` is called once `expiresAt` (epoch ms) has passed, unless it left first. */
+/**
+ * Something with a time limit: `expire()` is called once `expiresAt` has passed, unless it left first. On
+ * `performance.now()`'s clock, which a wall-clock step (NTP, a VM resumed) does not move, as setTimeout's does not.
+ */
 export interface Expiring {
   expiresAt: number;
   expire(): void;
@@ -25,7 +28,7 @@ export class ExpiryQueue<T extends Expiring> {
   }
 
   add(item: T): void {
-    item.expiresAt = Date.now() + this.limitMs;
+    item.expiresAt = performance.now() + this.limitMs;
     this.items.add(item);
     if (this.timer === undefined) this.arm(this.limitMs);
   }
@@ -53,11 +56,11 @@ export class ExpiryQueue<T extends Expiring> {
 
   private readonly sweep = (): void => {
     this.timer = undefined;
-    const now = Date.now();
+    const now = performance.now();
     // One item's expiry that throws (a watcher's bug) must not leave the others unexpired or the timer unarmed.
     let failure: { error: unknown } | undefined;
     for (const item of this.items) {
-      // Timers may fire a little before the wall clock says so: the rest waits for the next round.
+      // A timer may fire a little before its time by this clock: the rest waits for the next round.
       if (item.expiresAt > now) {
         // An expiry above may have added an item, and armed the timer already.
         if (this.timer === undefined) this.arm(item.expiresAt - now);
