@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { cancelOf } from '../erp/abort';
+import { MAX_TIMER_MS } from '../erp/expiry';
 import type { CallContext } from '../erp/client';
 import { parseHandleInput, rejectedInput, type HandleInput, type HandleOutcome, type HandleResult, type UserError } from './handle';
 import { InputError } from './input';
@@ -234,8 +235,7 @@ export function waitForFirst(result: Promise<HandleResult>, ctx: Pick<CallContex
       finish();
     };
     const giveUp = () => settle(() => reject(new IdempotencyKeyInUseError()));
-    // setTimeout takes at most 2^31-1 ms; a longer delay would fire at once.
-    if (deadline !== undefined) timer = setTimeout(giveUp, Math.min(deadline - Date.now(), 2 ** 31 - 1));
+    if (deadline !== undefined) timer = setTimeout(giveUp, Math.min(deadline - Date.now(), MAX_TIMER_MS));
     cancel?.watch(giveUp);
     result.then(
       (r) => settle(() => resolve(r)),

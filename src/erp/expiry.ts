@@ -7,16 +7,16 @@ export interface Expiring {
   expire(): void;
 }
 
+/** The longest delay setTimeout keeps (2^31-1 ms, about 24.8 days): a longer one fires at once, with a warning. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * Time limits of ONE length for things that start in order: the transport's attempts on the wire (ZB_TIMEOUT_MS),
- * the limiter's queue (ZB_QUEUE_TIMEOUT_MS). With a single length the first in is the first to expire, so one timer,
- * armed for the oldest, serves them all, where a setTimeout/clearTimeout pair each would cost a Timeout object and
- * ~0.5-1 µs per ERP call. The items are kept in a Set, whose insertion order is their order of expiry; a queue can take
+ * Time limits of ONE length for things that start in order: the requests' deadlines (ZB_REQUEST_DEADLINE_MS), the
+ * transport's attempts on the wire (ZB_TIMEOUT_MS), the limiter's queue (ZB_QUEUE_TIMEOUT_MS). With a single length
+ * the first in is the first to expire, so one timer, armed for the oldest, serves them all, where a
+ * setTimeout/clearTimeout pair each would cost a Timeout object and ~0.5-1 µs per ERP call. The items are kept in a Set, whose insertion order is their order of expiry; a queue can take
  * them from the front (`shift`).
  */
-/** The longest delay setTimeout keeps (2^31-1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class ExpiryQueue<T extends Expiring> {
   private readonly items = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
@@ -48,7 +48,7 @@ export class ExpiryQueue<T extends Expiring> {
   }
 
   private arm(delayMs: number): void {
-    // setTimeout takes at most 2^31-1 ms (a longer delay fires at once, with a warning); the sweep re-arms for the rest.
+    // Longer limits are reached in steps: the sweep re-arms for the rest.
     this.timer = setTimeout(this.sweep, Math.min(delayMs, MAX_TIMER_MS));
     // A pending limit alone never keeps the process alive.
     this.timer.unref();
